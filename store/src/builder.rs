@@ -1,0 +1,148 @@
+//! The public face: a builder that makes the async store and plugs into the SDK as its
+//! `PersistentDataStoreFactory`.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::Client;
+use launchdarkly_server_sdk::{PersistentDataStore, PersistentDataStoreFactory};
+
+use crate::bridge::Bridge;
+use crate::dynamo::WriteSettings;
+use crate::error::StoreError;
+use crate::sdk::SdkDataStore;
+use crate::store::{BeforeUpsertHook, DynamoDbStore};
+
+/// Timeouts applied when the store loads the AWS configuration itself, so an unreachable
+/// endpoint gives an error instead of a hang.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Clone)]
+enum ClientSource {
+    /// The standard AWS chain: environment, profile, `AWS_ENDPOINT_URL`, region.
+    Default,
+    Config(SdkConfig),
+    Client(Client),
+}
+
+/// Configures a DynamoDB data store for LaunchDarkly.
+///
+/// Give it to the SDK with `PersistentDataStoreBuilder::new(Arc::new(builder))`, or call
+/// [`DynamoDbStoreBuilder::build`] for the async [`DynamoDbStore`]. See the
+/// [crate documentation](crate) for complete examples.
+#[derive(Clone)]
+pub struct DynamoDbStoreBuilder {
+    table: String,
+    prefix: Option<String>,
+    source: ClientSource,
+    write: WriteSettings,
+    before_upsert: Option<BeforeUpsertHook>,
+}
+
+impl DynamoDbStoreBuilder {
+    /// A store over `table`, which must already exist with partition key `namespace` (S) and
+    /// sort key `key` (S). An empty name is reported as [`StoreError::EmptyTableName`] when the
+    /// store is built.
+    pub fn new(table: impl Into<String>) -> Self {
+        Self {
+            table: table.into(),
+            prefix: None,
+            source: ClientSource::Default,
+            write: WriteSettings::default(),
+            before_upsert: None,
+        }
+    }
+
+    /// Shares the table with other data sets: a non-empty prefix `p` stores items under the
+    /// namespaces `p:features`, `p:segments` and `p:$inited`, as the official SDKs do.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        self.prefix = (!prefix.is_empty()).then_some(prefix);
+        self
+    }
+
+    /// Uses a ready DynamoDB client (its own timeouts and retries apply).
+    pub fn client(mut self, client: Client) -> Self {
+        self.source = ClientSource::Client(client);
+        self
+    }
+
+    /// Builds the DynamoDB client from this AWS configuration.
+    pub fn sdk_config(mut self, config: SdkConfig) -> Self {
+        self.source = ClientSource::Config(config);
+        self
+    }
+
+    /// How many `BatchWriteItem` requests a snapshot apply keeps in flight (default 8).
+    pub fn batch_write_concurrency(mut self, concurrency: usize) -> Self {
+        self.write.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// How long throttled or unprocessed batch items are retried before an apply fails and
+    /// names them (default 30 s).
+    pub fn write_deadline(mut self, deadline: Duration) -> Self {
+        self.write.deadline = deadline;
+        self
+    }
+
+    #[doc(hidden)]
+    pub fn before_upsert_hook(mut self, hook: BeforeUpsertHook) -> Self {
+        self.before_upsert = Some(hook);
+        self
+    }
+
+    /// Builds the async store. Loads the AWS configuration if no client or config was given.
+    pub async fn build(&self) -> Result<DynamoDbStore, StoreError> {
+        if self.table.trim().is_empty() {
+            return Err(StoreError::EmptyTableName);
+        }
+        let client = match &self.source {
+            ClientSource::Client(client) => client.clone(),
+            ClientSource::Config(config) => Client::new(config),
+            ClientSource::Default => Client::new(&load_default_config().await),
+        };
+        DynamoDbStore::new(
+            client,
+            self.table.clone(),
+            self.prefix.clone(),
+            self.write.clone(),
+            self.before_upsert.clone(),
+        )
+    }
+}
+
+/// The standard AWS configuration chain with the store's timeouts.
+pub async fn load_default_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await
+}
+
+impl PersistentDataStoreFactory for DynamoDbStoreBuilder {
+    fn create_persistent_data_store(&self) -> Result<Box<dyn PersistentDataStore>, std::io::Error> {
+        let build = || -> Result<SdkDataStore, StoreError> {
+            if self.table.trim().is_empty() {
+                return Err(StoreError::EmptyTableName);
+            }
+            let bridge = Bridge::new()?;
+            let builder = self.clone();
+            let store = bridge.run(async move { builder.build().await })?;
+            Ok(SdkDataStore::new(store, bridge))
+        };
+        match build() {
+            Ok(store) => Ok(Box::new(store)),
+            Err(err) => Err(std::io::Error::other(err.to_string())),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Typed errors of the store, each with a message a person can act on.
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use launchdarkly_server_sdk::PersistentStoreError;
+
+use crate::report::{ApplyReport, ItemRef};
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The builder was given an empty table name.
+    #[error("the DynamoDB table name is empty: set the name of an existing table whose partition key is \"namespace\" (S) and sort key is \"key\" (S)")]
+    EmptyTableName,
+
+    /// A DynamoDB request failed (after the AWS SDK's own retries).
+    #[error("DynamoDB {operation} on table \"{table}\" failed: {code}: {message}{hint}")]
+    Dynamo {
+        /// The DynamoDB operation, e.g. `Query`.
+        operation: &'static str,
+        /// The table name.
+        table: String,
+        /// The AWS error code, or the kind of transport failure.
+        code: String,
+        /// The error message.
+        message: String,
+        /// What to check, when the code says it.
+        hint: &'static str,
+    },
+
+    /// Some writes of a batch were still unprocessed when the write deadline passed, or failed.
+    /// Nothing that depends on them (deletes, the "initialized" marker) was written.
+    #[error("DynamoDB BatchWriteItem on table \"{table}\" could not write {} item(s) before the deadline ({cause}): {}; nothing was deleted and the \"$inited\" marker was not written, so the previous data stays readable: retry the sync", failed.len(), list_keys(failed))]
+    Incomplete {
+        /// The table name.
+        table: String,
+        /// The items that were not written or deleted.
+        failed: Vec<ItemRef>,
+        /// The last error seen, or "throttled" for unprocessed items.
+        cause: String,
+        /// What was done before giving up.
+        report: Box<ApplyReport>,
+    },
+
+    /// A stored row could not be read as a flag or segment.
+    #[error("the item \"{}\" in \"{}\" of table \"{table}\" could not be read: {reason}; rewrite it with a LaunchDarkly sync", item.key, item.kind)]
+    UnreadableItem {
+        /// The table name.
+        table: String,
+        /// The row.
+        item: ItemRef,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Loading the AWS configuration or starting the store's runtime failed.
+    #[error("could not set up the DynamoDB store: {0}")]
+    Setup(String),
+}
+
+fn list_keys(items: &[ItemRef]) -> String {
+    const SHOWN: usize = 20;
+    let mut listed: Vec<String> = items.iter().take(SHOWN).map(ToString::to_string).collect();
+    if items.len() > SHOWN {
+        listed.push(format!("and {} more", items.len() - SHOWN));
+    }
+    listed.join(", ")
+}
+
+impl StoreError {
+    /// Builds a [`StoreError::Dynamo`] from an AWS SDK error, keeping the AWS error code.
+    pub(crate) fn dynamo<E, R>(operation: &'static str, table: &str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let (code, message) = describe_sdk_error(&err);
+        let hint = match code.as_str() {
+            "ResourceNotFoundException" => " (does the table exist in this region and account? The store never creates it)",
+            "AccessDeniedException" | "UnrecognizedClientException" => {
+                " (check the credentials and that the IAM policy allows this action on the table)"
+            }
+            "dispatch failure" | "timeout" => " (is the DynamoDB endpoint reachable? Check AWS_REGION, AWS_ENDPOINT_URL and the network)",
+            _ => "",
+        };
+        StoreError::Dynamo {
+            operation,
+            table: table.to_string(),
+            code,
+            message,
+            hint,
+        }
+    }
+
+    /// The AWS error code of a DynamoDB failure, if this is one.
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            StoreError::Dynamo { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// The AWS error code (or transport failure kind) and message of an SDK error.
+pub(crate) fn describe_sdk_error<E, R>(err: &SdkError<E, R>) -> (String, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            (
+                inner.code().unwrap_or("unknown service error").to_string(),
+                inner
+                    .message()
+                    .map_or_else(|| inner.to_string(), str::to_string),
+            )
+        }
+        SdkError::TimeoutError(_) => (
+            "timeout".to_string(),
+            "no answer within the configured timeout".to_string(),
+        ),
+        SdkError::DispatchFailure(_) => ("dispatch failure".to_string(), error_chain(err)),
+        other => ("request failed".to_string(), error_chain(other)),
+    }
+}
+
+/// The whole `source()` chain on one line: transport errors hide the useful part deep inside.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// True for errors worth retrying in the store's own batch loop: throttling and capacity.
+pub(crate) fn is_throttling_code(code: &str) -> bool {
+    matches!(
+        code,
+        "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "Throttling"
+            | "TooManyRequestsException"
+    )
+}
+
+impl From<StoreError> for PersistentStoreError {
+    fn from(err: StoreError) -> Self {
+        PersistentStoreError::new(err.to_string())
+    }
+}

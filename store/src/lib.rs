@@ -1,0 +1,91 @@
+//! A DynamoDB persistent data store for the [LaunchDarkly Rust server SDK], using exactly the
+//! table layout of LaunchDarkly's official DynamoDB integrations (Go, Node.js, Python, Java,
+//! .NET and the Relay Proxy): they read what this store writes, and it reads what they write.
+//!
+//! The table must exist, with partition key `namespace` (S) and sort key `key` (S). The store
+//! never creates it.
+//!
+//! # A service that writes flags (the SDK connected to LaunchDarkly)
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use launchdarkly_dynamo_store::DynamoDbStoreBuilder;
+//! use launchdarkly_server_sdk::{Client, ConfigBuilder, PersistentDataStoreBuilder};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = DynamoDbStoreBuilder::new("launchdarkly-staging").prefix("my-app");
+//! let data_store = PersistentDataStoreBuilder::new(Arc::new(store));
+//! let config = ConfigBuilder::new("sdk-key").data_store(&data_store).build()?;
+//! let client = Client::build(config)?;
+//! client.start_with_default_executor();
+//! # Ok(()) }
+//! ```
+//!
+//! # A Lambda that only reads the table (daemon mode)
+//!
+//! In daemon mode the SDK never connects to LaunchDarkly for flag data: it evaluates from what
+//! the table holds, cached for the builder's TTL (15 s by default).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use launchdarkly_dynamo_store::DynamoDbStoreBuilder;
+//! use launchdarkly_server_sdk::{Client, ConfigBuilder, ContextBuilder, PersistentDataStoreBuilder};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = DynamoDbStoreBuilder::new("launchdarkly-staging");
+//! let mut data_store = PersistentDataStoreBuilder::new(Arc::new(store));
+//! data_store.cache_seconds(30);
+//! let config = ConfigBuilder::new("sdk-key")
+//!     .daemon_mode(true)
+//!     .data_store(&data_store)
+//!     .build()?;
+//! let client = Client::build(config)?;
+//! client.start_with_default_executor();
+//! let context = ContextBuilder::new("user-123").build()?;
+//! let enabled = client.bool_variation(&context, "my-flag", false);
+//! # let _ = enabled; Ok(()) }
+//! ```
+//!
+//! # Writers that are not the SDK
+//!
+//! [`DynamoDbStore::apply_snapshot`] makes the table equal to a full data set with the fewest
+//! writes: only new or changed versions are put, removed keys deleted, the `$inited` marker
+//! written last. Nothing is deleted unless every write succeeded.
+//!
+//! ```no_run
+//! use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Snapshot};
+//! use launchdarkly_server_sdk::SerializedItem;
+//!
+//! # async fn example() -> Result<(), launchdarkly_dynamo_store::StoreError> {
+//! let store = DynamoDbStoreBuilder::new("launchdarkly-staging").build().await?;
+//! let mut snapshot = Snapshot::default();
+//! snapshot.insert(Kind::Flags, "my-flag", SerializedItem {
+//!     version: 4,
+//!     deleted: false,
+//!     serialized_item: r#"{"key":"my-flag","version":4,"on":true,"variations":[true,false],"fallthrough":{"variation":0},"offVariation":1,"salt":"s"}"#.into(),
+//! });
+//! let report = store.apply_snapshot(&snapshot).await?;
+//! println!("{} written, {} unchanged, {} deleted", report.written.len(), report.unchanged, report.deleted.len());
+//! # Ok(()) }
+//! ```
+//!
+//! [LaunchDarkly Rust server SDK]: https://docs.rs/launchdarkly-server-sdk
+
+#![warn(missing_docs)]
+
+mod bridge;
+mod builder;
+mod dynamo;
+mod error;
+mod report;
+pub mod schema;
+mod sdk;
+mod snapshot;
+mod store;
+
+pub use builder::{load_default_config, DynamoDbStoreBuilder};
+pub use error::StoreError;
+pub use report::{ApplyReport, ItemRef};
+pub use schema::Kind;
+pub use snapshot::Snapshot;
+pub use store::{BeforeUpsertHook, DynamoDbStore};

@@ -1,0 +1,389 @@
+//! The table layout shared with LaunchDarkly's official DynamoDB integrations (Go, Node.js,
+//! Python, Java, .NET, Relay Proxy): every attribute name, namespace and size rule lives here,
+//! together with the encoding of items and the tolerant decoding of what other writers stored.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use launchdarkly_server_sdk::SerializedItem;
+use serde::Deserialize;
+
+/// Partition key attribute (S).
+pub const PARTITION_KEY: &str = "namespace";
+/// Sort key attribute (S).
+pub const SORT_KEY: &str = "key";
+/// Item version (N).
+pub const VERSION_ATTRIBUTE: &str = "version";
+/// Serialized flag or segment JSON (S).
+pub const ITEM_JSON_ATTRIBUTE: &str = "item";
+
+/// Namespace of feature flags, before the prefix.
+pub const FEATURES_NAMESPACE: &str = "features";
+/// Namespace of segments, before the prefix.
+pub const SEGMENTS_NAMESPACE: &str = "segments";
+/// Namespace and sort key of the "initialized" marker, before the prefix.
+pub const INITED_KEY: &str = "$inited";
+
+/// DynamoDB's hard limit is 400 KB per item; the official stores compare their estimate to this.
+pub const MAX_ITEM_SIZE: usize = 400_000;
+/// Overhead the official stores add to their item size estimate.
+const ITEM_SIZE_OVERHEAD: usize = 100;
+
+/// The two kinds of data the SDK stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Feature flags, namespace `features`.
+    Flags,
+    /// Segments, namespace `segments`.
+    Segments,
+}
+
+impl Kind {
+    /// Both kinds, segments first: a reader that sees a new flag should find its segments.
+    pub const ALL: [Kind; 2] = [Kind::Segments, Kind::Flags];
+
+    /// The namespace name without prefix, as used in log lines and reports.
+    pub fn namespace(self) -> &'static str {
+        match self {
+            Kind::Flags => FEATURES_NAMESPACE,
+            Kind::Segments => SEGMENTS_NAMESPACE,
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.namespace())
+    }
+}
+
+impl From<&launchdarkly_server_sdk::DataKind> for Kind {
+    fn from(kind: &launchdarkly_server_sdk::DataKind) -> Self {
+        match kind {
+            launchdarkly_server_sdk::DataKind::Flag => Kind::Flags,
+            launchdarkly_server_sdk::DataKind::Segment => Kind::Segments,
+        }
+    }
+}
+
+/// Namespaces of one table prefix. A non-empty prefix `p` turns `features` into `p:features`;
+/// the sort key of data items never carries the prefix, the marker's does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Namespaces {
+    features: String,
+    segments: String,
+    inited: String,
+}
+
+impl Namespaces {
+    /// Namespaces for `prefix` (empty or `None`: no prefix and no colon).
+    pub fn new(prefix: Option<&str>) -> Self {
+        let with_prefix = |name: &str| match prefix {
+            Some(p) if !p.is_empty() => format!("{p}:{name}"),
+            _ => name.to_string(),
+        };
+        Self {
+            features: with_prefix(FEATURES_NAMESPACE),
+            segments: with_prefix(SEGMENTS_NAMESPACE),
+            inited: with_prefix(INITED_KEY),
+        }
+    }
+
+    /// Partition key value for `kind`.
+    pub fn of(&self, kind: Kind) -> &str {
+        match kind {
+            Kind::Flags => &self.features,
+            Kind::Segments => &self.segments,
+        }
+    }
+
+    /// Partition key and sort key of the "initialized" marker (the same string).
+    pub fn inited(&self) -> &str {
+        &self.inited
+    }
+}
+
+/// Key attributes of one item, for `GetItem` and `DeleteRequest`.
+pub fn key_attributes(namespace: &str, key: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            PARTITION_KEY.to_string(),
+            AttributeValue::S(namespace.to_string()),
+        ),
+        (SORT_KEY.to_string(), AttributeValue::S(key.to_string())),
+    ])
+}
+
+/// The marker item: exactly its two key attributes.
+pub fn marker_attributes(namespaces: &Namespaces) -> HashMap<String, AttributeValue> {
+    key_attributes(namespaces.inited(), namespaces.inited())
+}
+
+/// The attributes written for a flag or segment: key attributes, `version` and `item`, nothing
+/// else (tombstones included: `item` is never omitted).
+pub fn item_attributes(
+    namespace: &str,
+    key: &str,
+    item: &SerializedItem,
+) -> HashMap<String, AttributeValue> {
+    let mut attributes = key_attributes(namespace, key);
+    attributes.insert(
+        VERSION_ATTRIBUTE.to_string(),
+        AttributeValue::N(item.version.to_string()),
+    );
+    attributes.insert(
+        ITEM_JSON_ATTRIBUTE.to_string(),
+        AttributeValue::S(item.serialized_item.clone()),
+    );
+    attributes
+}
+
+/// The official stores' size estimate: 100 + Σ (name length + value length), numbers counted
+/// as their decimal string.
+pub fn estimated_item_size(namespace: &str, key: &str, item: &SerializedItem) -> usize {
+    ITEM_SIZE_OVERHEAD
+        + PARTITION_KEY.len()
+        + namespace.len()
+        + SORT_KEY.len()
+        + key.len()
+        + VERSION_ATTRIBUTE.len()
+        + decimal_len(item.version)
+        + ITEM_JSON_ATTRIBUTE.len()
+        + item.serialized_item.len()
+}
+
+fn decimal_len(mut n: u64) -> usize {
+    let mut digits = 1;
+    while n >= 10 {
+        n /= 10;
+        digits += 1;
+    }
+    digits
+}
+
+/// True when the item fits under DynamoDB's item size limit by the official estimate.
+pub fn fits_in_item(namespace: &str, key: &str, item: &SerializedItem) -> bool {
+    estimated_item_size(namespace, key, item) <= MAX_ITEM_SIZE
+}
+
+/// Why a stored row could not be turned into a [`SerializedItem`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The sort key attribute is missing or not a string.
+    MissingKey,
+    /// Neither the `version` attribute nor the JSON carries a usable version.
+    MissingVersion,
+    /// `item` is neither a JSON object nor `null`.
+    NotJsonObject(String),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::MissingKey => write!(f, "the sort key \"{SORT_KEY}\" is missing"),
+            DecodeError::MissingVersion => write!(
+                f,
+                "no version: neither a numeric \"{VERSION_ATTRIBUTE}\" attribute nor a \"version\" in the JSON"
+            ),
+            DecodeError::NotJsonObject(why) => {
+                write!(f, "\"{ITEM_JSON_ATTRIBUTE}\" is not a JSON object: {why}")
+            }
+        }
+    }
+}
+
+/// The top-level fields of a stored item JSON that decide how it is read. Unknown fields are
+/// skipped without building them, so this stays cheap on large flags.
+#[derive(Deserialize)]
+struct ItemHeader {
+    #[serde(default)]
+    deleted: Option<bool>,
+    #[serde(default)]
+    version: Option<u64>,
+}
+
+/// Reads one stored row written by any official integration.
+///
+/// `deleted` is true when `item` is missing, is JSON `null`, or is an object whose top-level
+/// `deleted` is `true` (Go and Relay write a full flag with `"key":"$deleted"`; Python and Node
+/// write a small object, sometimes without `key`; Java and .NET write `null`). The version comes
+/// from the `version` attribute, falling back to the JSON's `version`.
+pub fn decode_item(
+    attributes: &HashMap<String, AttributeValue>,
+) -> Result<(String, SerializedItem), DecodeError> {
+    let key = match attributes.get(SORT_KEY) {
+        Some(AttributeValue::S(key)) => key.clone(),
+        _ => return Err(DecodeError::MissingKey),
+    };
+    let attribute_version = match attributes.get(VERSION_ATTRIBUTE) {
+        Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
+        _ => None,
+    };
+    let json = match attributes.get(ITEM_JSON_ATTRIBUTE) {
+        Some(AttributeValue::S(json)) => Some(json.as_str()),
+        _ => None,
+    };
+    let header = match json.map(str::trim) {
+        None | Some("null") => None,
+        Some(json) => Some(
+            serde_json::from_str::<ItemHeader>(json)
+                .map_err(|e| DecodeError::NotJsonObject(e.to_string()))?,
+        ),
+    };
+    let deleted = header.as_ref().map_or(true, |h| h.deleted.unwrap_or(false));
+    let version = attribute_version
+        .or_else(|| header.as_ref().and_then(|h| h.version))
+        .ok_or(DecodeError::MissingVersion)?;
+    let serialized_item = match (deleted, json) {
+        (false, Some(json)) => json.to_string(),
+        // The SDK reads `deleted` and `version` and ignores the JSON of a tombstone; hand it the
+        // Rust SDK's own tombstone shape so nothing downstream sees a foreign one.
+        _ => tombstone_json(version),
+    };
+    Ok((
+        key,
+        SerializedItem {
+            version,
+            deleted,
+            serialized_item,
+        },
+    ))
+}
+
+/// The tombstone JSON the Rust SDK itself produces.
+pub fn tombstone_json(version: u64) -> String {
+    format!(r#"{{"deleted":true,"key":"$deleted","version":{version}}}"#)
+}
+
+/// The stored `version` attribute of a row read with a projection, if it has a usable one.
+pub fn stored_version(attributes: &HashMap<String, AttributeValue>) -> Option<u64> {
+    match attributes.get(VERSION_ATTRIBUTE) {
+        Some(AttributeValue::N(n)) => n.parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        key: Option<&str>,
+        version: Option<&str>,
+        item: Option<&str>,
+    ) -> HashMap<String, AttributeValue> {
+        let mut attributes = HashMap::new();
+        attributes.insert(PARTITION_KEY.into(), AttributeValue::S("features".into()));
+        if let Some(key) = key {
+            attributes.insert(SORT_KEY.into(), AttributeValue::S(key.into()));
+        }
+        if let Some(version) = version {
+            attributes.insert(VERSION_ATTRIBUTE.into(), AttributeValue::N(version.into()));
+        }
+        if let Some(item) = item {
+            attributes.insert(ITEM_JSON_ATTRIBUTE.into(), AttributeValue::S(item.into()));
+        }
+        attributes
+    }
+
+    #[test]
+    fn prefix_changes_namespace_only() {
+        let none = Namespaces::new(None);
+        assert_eq!(none.of(Kind::Flags), "features");
+        assert_eq!(none.of(Kind::Segments), "segments");
+        assert_eq!(none.inited(), "$inited");
+        assert_eq!(Namespaces::new(Some("")), none);
+        let p = Namespaces::new(Some("testprefix"));
+        assert_eq!(p.of(Kind::Flags), "testprefix:features");
+        assert_eq!(p.of(Kind::Segments), "testprefix:segments");
+        assert_eq!(p.inited(), "testprefix:$inited");
+    }
+
+    #[test]
+    fn live_item_is_passed_through_verbatim() {
+        let json = r#"{"key":"f","version":3,"on":true}"#;
+        let (key, item) = decode_item(&row(Some("f"), Some("3"), Some(json))).unwrap();
+        assert_eq!(key, "f");
+        assert_eq!(item.version, 3);
+        assert!(!item.deleted);
+        assert_eq!(item.serialized_item, json);
+    }
+
+    #[test]
+    fn every_foreign_tombstone_reads_as_deleted() {
+        let cases = [
+            (
+                "rust sdk",
+                Some(r#"{"deleted":true,"key":"$deleted","version":7}"#),
+            ),
+            (
+                "go full flag",
+                Some(r#"{"key":"$deleted","version":7,"on":false,"deleted":true,"variations":[]}"#),
+            ),
+            ("java null", Some("null")),
+            (
+                "python spacing",
+                Some(r#"{"key": "f", "version": 7, "deleted": true}"#),
+            ),
+            ("node keyless", Some(r#"{"version":7,"deleted":true}"#)),
+            ("missing item", None),
+        ];
+        for (name, json) in cases {
+            let (key, item) = decode_item(&row(Some("f"), Some("7"), json)).unwrap();
+            assert_eq!(key, "f", "{name}");
+            assert!(item.deleted, "{name}");
+            assert_eq!(item.version, 7, "{name}");
+            assert_eq!(item.serialized_item, tombstone_json(7), "{name}");
+        }
+    }
+
+    #[test]
+    fn version_falls_back_to_json() {
+        let (_, item) =
+            decode_item(&row(Some("f"), None, Some(r#"{"key":"f","version":12}"#))).unwrap();
+        assert_eq!(item.version, 12);
+        assert!(!item.deleted);
+    }
+
+    #[test]
+    fn unusable_rows_are_errors() {
+        let error = |row| decode_item(&row).err();
+        assert_eq!(
+            error(row(None, Some("1"), Some("{}"))),
+            Some(DecodeError::MissingKey)
+        );
+        assert_eq!(
+            error(row(Some("f"), None, Some("{}"))),
+            Some(DecodeError::MissingVersion)
+        );
+        assert!(matches!(
+            error(row(Some("f"), Some("1"), Some("{not json"))),
+            Some(DecodeError::NotJsonObject(_))
+        ));
+    }
+
+    #[test]
+    fn size_estimate_matches_the_official_formula() {
+        let item = SerializedItem {
+            version: 123,
+            deleted: false,
+            serialized_item: "x".repeat(50),
+        };
+        // 100 + "namespace"+"features" + "key"+"k" + "version"+"123" + "item"+50
+        assert_eq!(
+            estimated_item_size("features", "k", &item),
+            100 + 9 + 8 + 3 + 1 + 7 + 3 + 4 + 50
+        );
+        let limit = SerializedItem {
+            version: 1,
+            deleted: false,
+            serialized_item: "x".repeat(MAX_ITEM_SIZE - (100 + 9 + 8 + 3 + 1 + 7 + 1 + 4)),
+        };
+        assert!(fits_in_item("features", "k", &limit));
+        let over = SerializedItem {
+            serialized_item: format!("{}x", limit.serialized_item),
+            ..limit
+        };
+        assert!(!fits_in_item("features", "k", &over));
+    }
+}
