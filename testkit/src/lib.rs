@@ -1,0 +1,31 @@
+//! Test harness shared by the workspace's tests.
+//!
+//! DynamoDB is always the real Amazon DynamoDB Local, started once per test run by
+//! `scripts/with-dynamodb-local.sh` (which `make test` calls); tests get their own table each.
+
+pub mod dynamodb;
+pub mod logs;
+pub mod proxy;
+
+use std::sync::OnceLock;
+
+use tokio::runtime::Runtime;
+
+/// A runtime that lives for the whole test process, for background servers and for setup code
+/// of synchronous tests (so pooled connections never outlive the runtime that made them).
+pub fn rt() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("testkit")
+            .enable_all()
+            .build()
+            .expect("the test runtime starts")
+    })
+}
+
+/// Runs a future to completion on [`rt`].
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    rt().block_on(future)
+}

@@ -1,0 +1,261 @@
+//! An HTTP proxy in front of DynamoDB Local that makes it behave like a busy or failing AWS
+//! DynamoDB on demand: partial batch writes (`UnprocessedItems`, items really not written),
+//! throttling errors, and an outage. Everything else is forwarded untouched.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Response, StatusCode};
+use axum::Router;
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+/// Faults the proxy injects, consumed as requests arrive.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// The next N `BatchWriteItem` requests forward only the first half of their items; the
+    /// rest come back as `UnprocessedItems`, exactly as throttled DynamoDB answers.
+    pub unprocessed_batches: usize,
+    /// The next N `BatchWriteItem` requests are answered with
+    /// `ProvisionedThroughputExceededException` without being forwarded.
+    pub throttled_batches: usize,
+    /// After this many more forwarded requests, every request is answered `503` (an outage).
+    pub outage_after: Option<usize>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    faults: Faults,
+    batch_items_forwarded: usize,
+}
+
+/// A running proxy; lives until the test process ends.
+#[derive(Clone)]
+pub struct DynamoProxy {
+    endpoint: String,
+    state: Arc<Mutex<ProxyState>>,
+}
+
+struct Shared {
+    upstream: String,
+    http: reqwest::Client,
+    state: Arc<Mutex<ProxyState>>,
+}
+
+impl DynamoProxy {
+    /// Starts a proxy to `upstream` (a DynamoDB endpoint URL) on a free loopback port.
+    pub fn start(upstream: &str) -> Self {
+        let state = Arc::new(Mutex::new(ProxyState::default()));
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+            state: state.clone(),
+        });
+        let listener = crate::block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind a loopback port");
+        let address = listener.local_addr().expect("proxy address");
+        let app = Router::new().fallback(handle).with_state(shared);
+        crate::rt().spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            endpoint: format!("http://{address}"),
+            state,
+        }
+    }
+
+    /// The URL to give to a DynamoDB client.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Replaces the faults to inject from now on.
+    pub fn set_faults(&self, faults: Faults) {
+        self.state.lock().expect("proxy state").faults = faults;
+    }
+
+    /// Write requests inside `BatchWriteItem` bodies forwarded so far.
+    pub fn batch_items_forwarded(&self) -> usize {
+        self.state
+            .lock()
+            .expect("proxy state")
+            .batch_items_forwarded
+    }
+}
+
+enum Action {
+    Forward,
+    Throttle,
+    Outage,
+    ForwardHalf,
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
+        Ok(body) => body,
+        Err(e) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!("proxy could not read the body: {e}"),
+            )
+        }
+    };
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let is_batch = target.ends_with(".BatchWriteItem");
+    let action = {
+        let mut state = shared.state.lock().expect("proxy state");
+        let faults = &mut state.faults;
+        if faults.outage_after == Some(0) {
+            Action::Outage
+        } else if is_batch && faults.throttled_batches > 0 {
+            faults.throttled_batches -= 1;
+            Action::Throttle
+        } else {
+            if let Some(n) = faults.outage_after.as_mut() {
+                *n -= 1;
+            }
+            if is_batch && faults.unprocessed_batches > 0 {
+                faults.unprocessed_batches -= 1;
+                Action::ForwardHalf
+            } else {
+                Action::Forward
+            }
+        }
+    };
+    match action {
+        Action::Outage => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "injected outage".to_string(),
+        ),
+        Action::Throttle => dynamo_error(
+            "ProvisionedThroughputExceededException",
+            "The level of configured provisioned throughput for the table was exceeded.",
+        ),
+        Action::Forward => {
+            if is_batch {
+                count_batch_items(&shared, &body);
+            }
+            forward(&shared, &parts.headers, body).await
+        }
+        Action::ForwardHalf => forward_half(&shared, &parts.headers, body).await,
+    }
+}
+
+fn count_batch_items(shared: &Shared, body: &Bytes) {
+    let items: usize = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("RequestItems").cloned())
+        .and_then(|v| {
+            v.as_object().map(|tables| {
+                tables
+                    .values()
+                    .filter_map(Value::as_array)
+                    .map(Vec::len)
+                    .sum()
+            })
+        })
+        .unwrap_or(0);
+    shared
+        .state
+        .lock()
+        .expect("proxy state")
+        .batch_items_forwarded += items;
+}
+
+async fn forward_half(shared: &Shared, headers: &HeaderMap, body: Bytes) -> Response<Body> {
+    let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
+        return forward(shared, headers, body).await;
+    };
+    let mut held_back = serde_json::Map::new();
+    if let Some(tables) = request
+        .get_mut("RequestItems")
+        .and_then(Value::as_object_mut)
+    {
+        for (table, writes) in tables.iter_mut() {
+            if let Some(writes) = writes.as_array_mut() {
+                let keep = writes.len() / 2;
+                held_back.insert(table.clone(), Value::Array(writes.split_off(keep)));
+            }
+        }
+        tables.retain(|_, writes| writes.as_array().is_some_and(|w| !w.is_empty()));
+    }
+    let nothing_left = request
+        .get("RequestItems")
+        .and_then(Value::as_object)
+        .is_none_or(|tables| tables.is_empty());
+    let mut answer = if nothing_left {
+        json!({ "UnprocessedItems": {} })
+    } else {
+        let forwarded = Bytes::from(request.to_string());
+        count_batch_items(shared, &forwarded);
+        let response = forward(shared, headers, forwarded).await;
+        if response.status() != StatusCode::OK {
+            return response;
+        }
+        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024)
+            .await
+            .unwrap_or_default();
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}))
+    };
+    let unprocessed = answer
+        .as_object_mut()
+        .map(|o| o.entry("UnprocessedItems").or_insert_with(|| json!({})));
+    if let Some(Value::Object(unprocessed)) = unprocessed {
+        for (table, writes) in held_back {
+            unprocessed.insert(table, writes);
+        }
+    }
+    json_response(StatusCode::OK, answer.to_string())
+}
+
+async fn forward(shared: &Shared, headers: &HeaderMap, body: Bytes) -> Response<Body> {
+    let mut request = shared.http.post(&shared.upstream).body(body);
+    for (name, value) in headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name.as_str(), value.as_bytes());
+        }
+    }
+    match request.send().await {
+        Ok(response) => {
+            let status =
+                StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let bytes = response.bytes().await.unwrap_or_default();
+            json_response(status, bytes)
+        }
+        Err(e) => plain(
+            StatusCode::BAD_GATEWAY,
+            format!("proxy could not reach DynamoDB: {e}"),
+        ),
+    }
+}
+
+fn dynamo_error(code: &str, message: &str) -> Response<Body> {
+    let body =
+        json!({ "__type": format!("com.amazonaws.dynamodb.v20120810#{code}"), "message": message });
+    json_response(StatusCode::BAD_REQUEST, body.to_string())
+}
+
+fn json_response(status: StatusCode, body: impl Into<Body>) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(body.into())
+        .unwrap_or_default()
+}
+
+fn plain(status: StatusCode, message: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .body(Body::from(message))
+        .unwrap_or_default()
+}
