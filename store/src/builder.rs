@@ -24,7 +24,7 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 enum ClientSource {
     /// The standard AWS chain: environment, profile, `AWS_ENDPOINT_URL`, region.
     Default,
-    Config(SdkConfig),
+    Config(Box<SdkConfig>),
     Client(Client),
 }
 
@@ -72,7 +72,7 @@ impl DynamoDbStoreBuilder {
 
     /// Builds the DynamoDB client from this AWS configuration.
     pub fn sdk_config(mut self, config: SdkConfig) -> Self {
-        self.source = ClientSource::Config(config);
+        self.source = ClientSource::Config(Box::new(config));
         self
     }
 

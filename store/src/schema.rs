@@ -230,7 +230,7 @@ pub fn decode_item(
                 .map_err(|e| DecodeError::NotJsonObject(e.to_string()))?,
         ),
     };
-    let deleted = header.as_ref().map_or(true, |h| h.deleted.unwrap_or(false));
+    let deleted = header.as_ref().is_none_or(|h| h.deleted.unwrap_or(false));
     let version = attribute_version
         .or_else(|| header.as_ref().and_then(|h| h.version))
         .ok_or(DecodeError::MissingVersion)?;

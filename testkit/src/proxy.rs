@@ -75,6 +75,11 @@ impl DynamoProxy {
         self.state.lock().expect("proxy state").faults = faults;
     }
 
+    /// The faults not injected yet.
+    pub fn remaining_faults(&self) -> Faults {
+        self.state.lock().expect("proxy state").faults.clone()
+    }
+
     /// Write requests inside `BatchWriteItem` bodies forwarded so far.
     pub fn batch_items_forwarded(&self) -> usize {
         self.state
