@@ -12,7 +12,7 @@ use futures::stream::{self, StreamExt};
 use rand::Rng;
 use tokio::time::Instant;
 
-use crate::error::{describe_sdk_error, is_throttling_code, StoreError};
+use crate::error::{describe_aws_error, is_throttling_code, StoreError};
 use crate::report::ItemRef;
 use crate::schema::{PARTITION_KEY, SORT_KEY, VERSION_ATTRIBUTE};
 
@@ -273,7 +273,7 @@ impl Table {
                     "DynamoDB returned them as UnprocessedItems (throttled)".to_string()
                 }
                 Err(err) => {
-                    let (code, message) = describe_sdk_error(&err);
+                    let (code, message) = describe_aws_error(&err);
                     let cause = format!("{code}: {message}");
                     let throttled = err
                         .as_service_error()

@@ -73,7 +73,7 @@ impl StoreError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let (code, message) = describe_sdk_error(&err);
+        let (code, message) = describe_aws_error(&err);
         let hint = match code.as_str() {
             "ResourceNotFoundException" => " (does the table exist in this region and account? The store never creates it)",
             "AccessDeniedException" | "UnrecognizedClientException" => {
@@ -100,8 +100,9 @@ impl StoreError {
     }
 }
 
-/// The AWS error code (or transport failure kind) and message of an SDK error.
-pub(crate) fn describe_sdk_error<E, R>(err: &SdkError<E, R>) -> (String, String)
+/// The AWS error code (or transport failure kind) and message of any AWS SDK error, with the
+/// transport's underlying cause spelled out (for log lines a person can act on).
+pub fn describe_aws_error<E, R>(err: &SdkError<E, R>) -> (String, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

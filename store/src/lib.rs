@@ -84,7 +84,7 @@ mod snapshot;
 mod store;
 
 pub use builder::{load_default_config, DynamoDbStoreBuilder};
-pub use error::StoreError;
+pub use error::{describe_aws_error, StoreError};
 pub use report::{ApplyReport, ItemRef};
 pub use schema::Kind;
 pub use snapshot::Snapshot;

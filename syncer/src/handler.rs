@@ -1,0 +1,172 @@
+//! One handler for every trigger: API Gateway webhooks (REST or HTTP API events), EventBridge
+//! schedules, and manual invokes with any JSON.
+
+use base64::Engine;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::sync::{SyncError, Syncer, Trigger};
+use crate::webhook;
+
+/// A failed sync for a non-HTTP trigger: Lambda reports it as a failed invocation.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct HandlerError(#[from] SyncError);
+
+/// Handles one Lambda event.
+pub async fn handle(
+    syncer: &Syncer,
+    event: Value,
+    deadline: Instant,
+) -> Result<Value, HandlerError> {
+    if let Some(request) = HttpRequest::from_event(&event) {
+        return Ok(handle_webhook(syncer, request, deadline).await);
+    }
+    let trigger = if event.get("source").and_then(Value::as_str) == Some("aws.events")
+        || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+    {
+        Trigger::Schedule
+    } else {
+        Trigger::Manual
+    };
+    let summary = run_sync(syncer, trigger, deadline).await?;
+    Ok(to_json(&summary))
+}
+
+async fn run_sync(
+    syncer: &Syncer,
+    trigger: Trigger,
+    deadline: Instant,
+) -> Result<crate::sync::Summary, SyncError> {
+    match syncer.sync(trigger, deadline).await {
+        Ok(summary) => {
+            tracing::info!(
+                trigger = ?summary.trigger,
+                flags = summary.flags,
+                segments = summary.segments,
+                written = summary.written,
+                unchanged = summary.unchanged,
+                deleted = summary.deleted,
+                skipped = summary.skipped.len(),
+                not_modified = summary.not_modified,
+                ms = summary.ms,
+                "sync done: {} flags, {} segments; {} written, {} unchanged, {} deleted, {} skipped",
+                summary.flags,
+                summary.segments,
+                summary.written,
+                summary.unchanged,
+                summary.deleted,
+                summary.skipped.len()
+            );
+            Ok(summary)
+        }
+        Err(err) => {
+            tracing::error!(trigger = ?trigger, "sync failed, the table was left as it was: {err}");
+            Err(err)
+        }
+    }
+}
+
+/// The parts of an API Gateway event the webhook needs.
+struct HttpRequest {
+    method: String,
+    signature: Option<String>,
+    body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// Reads a REST API (v1) or HTTP API (v2) proxy event; `None` for any other event.
+    fn from_event(event: &Value) -> Option<Self> {
+        let method = event
+            .get("httpMethod")
+            .or_else(|| event.pointer("/requestContext/http/method"))
+            .and_then(Value::as_str)?
+            .to_ascii_uppercase();
+        let signature = event
+            .get("headers")
+            .and_then(Value::as_object)
+            .and_then(|headers| {
+                headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case("x-ld-signature"))
+                    .and_then(|(_, value)| value.as_str())
+            })
+            .map(str::to_string);
+        let raw = event
+            .get("body")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let body = if event.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
+            base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .unwrap_or_default()
+        } else {
+            raw.as_bytes().to_vec()
+        };
+        Some(Self {
+            method,
+            signature,
+            body,
+        })
+    }
+}
+
+async fn handle_webhook(syncer: &Syncer, request: HttpRequest, deadline: Instant) -> Value {
+    if request.method != "POST" {
+        return response(
+            405,
+            json!({"status": "error", "error": "only POST is accepted"}),
+        );
+    }
+    match syncer.webhook_secret().await {
+        Ok(Some(secret)) => {
+            if let Err(err) = webhook::verify(
+                secret.expose().as_bytes(),
+                &request.body,
+                request.signature.as_deref(),
+            ) {
+                tracing::warn!("webhook refused with 401, no sync run: {err}; check that the secret in LaunchDarkly matches the webhook secret parameter");
+                return response(
+                    401,
+                    json!({"status": "error", "error": format!("invalid webhook signature: {err}")}),
+                );
+            }
+        }
+        Ok(None) => {}
+        Err(err) => {
+            tracing::error!(
+                "webhook not processed: {err}; check the IAM permission ssm:GetParameter on it"
+            );
+            return response(
+                500,
+                json!({"status": "error", "error": "could not read the webhook secret"}),
+            );
+        }
+    }
+    // The body is an audit entry, possibly out of order: it is never applied as data. Every
+    // webhook triggers a full fetch.
+    match run_sync(syncer, Trigger::Webhook, deadline).await {
+        Ok(summary) => response(200, to_json(&summary)),
+        Err(err) => {
+            let status = match err {
+                SyncError::Fetch(_) | SyncError::Lease(_) => 503,
+                _ => 500,
+            };
+            response(status, json!({"status": "error", "error": err.to_string()}))
+        }
+    }
+}
+
+fn to_json(summary: &crate::sync::Summary) -> Value {
+    serde_json::to_value(summary)
+        .unwrap_or_else(|e| json!({"status": "ok", "error": e.to_string()}))
+}
+
+/// An API Gateway proxy response.
+fn response(status: u16, body: Value) -> Value {
+    json!({
+        "statusCode": status,
+        "headers": {"content-type": "application/json"},
+        "body": body.to_string(),
+    })
+}

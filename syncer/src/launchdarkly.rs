@@ -1,0 +1,207 @@
+//! The LaunchDarkly client: `GET {base}/sdk/latest-all` with the server-side SDK key, ETag
+//! revalidation, bounded timeouts and retries of transient failures within the deadline.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::Rng;
+use reqwest::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT};
+use reqwest::StatusCode;
+use tokio::time::Instant;
+
+use crate::secrets::Secret;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const RETRY_BASE: Duration = Duration::from_millis(250);
+const RETRY_CAP: Duration = Duration::from_secs(5);
+
+/// What a fetch got.
+#[derive(Debug)]
+pub enum Fetched {
+    /// `304`: the data is unchanged since the ETag given.
+    NotModified,
+    /// The full body and its ETag.
+    Data { body: Bytes, etag: Option<String> },
+}
+
+/// Why a fetch failed. Nothing was written when this is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("LaunchDarkly refused the SDK key ({0}): check that the key is the environment's server-side SDK key")]
+    Unauthorized(StatusCode),
+    #[error("LaunchDarkly answered {status} to {url}: {snippet}")]
+    Status {
+        status: StatusCode,
+        url: String,
+        snippet: String,
+    },
+    #[error("LaunchDarkly was still failing after {attempts} attempt(s) within the time budget; last error: {last}")]
+    GaveUp { attempts: u32, last: String },
+}
+
+/// Fetches all flags and segments.
+#[derive(Clone)]
+pub struct LaunchDarklyClient {
+    http: reqwest::Client,
+    url: String,
+    request_timeout: Duration,
+}
+
+impl LaunchDarklyClient {
+    pub fn new(base_uri: &str, request_timeout: Duration) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()?;
+        Ok(Self {
+            http,
+            url: format!("{}/sdk/latest-all", base_uri.trim_end_matches('/')),
+            request_timeout,
+        })
+    }
+
+    /// The URL fetched.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Fetches, retrying 429, 5xx, timeouts, network errors and cut-off bodies with backoff
+    /// until `deadline`. 401/403 and other 4xx fail at once.
+    pub async fn fetch_all(
+        &self,
+        sdk_key: &Secret,
+        etag: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Fetched, FetchError> {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let (retry_after, last) = match self
+                .attempt(sdk_key, etag, remaining.min(self.request_timeout))
+                .await
+            {
+                Ok(fetched) => return Ok(fetched),
+                Err(Attempt::Fatal(err)) => return Err(err),
+                Err(Attempt::Retry {
+                    retry_after,
+                    reason,
+                }) => (retry_after, reason),
+            };
+            let ceiling = RETRY_BASE
+                .saturating_mul(1 << attempt.min(8))
+                .min(RETRY_CAP);
+            let jitter = rand::rng().random_range(0..=ceiling.as_millis() as u64);
+            let delay = retry_after
+                .unwrap_or(Duration::ZERO)
+                .max(Duration::from_millis(jitter));
+            if Instant::now() + delay + Duration::from_millis(100) >= deadline {
+                return Err(FetchError::GaveUp {
+                    attempts: attempt,
+                    last,
+                });
+            }
+            tracing::warn!(
+                "LaunchDarkly fetch attempt {attempt} failed ({last}); retrying in {delay:?}"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        sdk_key: &Secret,
+        etag: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Fetched, Attempt> {
+        let mut request = self
+            .http
+            .get(&self.url)
+            .header(AUTHORIZATION, sdk_key.expose())
+            .header(
+                USER_AGENT,
+                concat!(
+                    "launchdarkly-dynamo-store-syncer/",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            )
+            .timeout(timeout);
+        if let Some(etag) = etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Attempt::retry(describe(&e)))?;
+        let status = response.status();
+        match status {
+            StatusCode::NOT_MODIFIED => Ok(Fetched::NotModified),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                Err(Attempt::Fatal(FetchError::Unauthorized(status)))
+            }
+            s if s.is_success() => {
+                let etag = response
+                    .headers()
+                    .get(ETAG)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                // A body cut off mid-transfer is an error here (length or chunking mismatch).
+                let body = response.bytes().await.map_err(|e| {
+                    Attempt::retry(format!("the response body was cut off: {}", describe(&e)))
+                })?;
+                Ok(Fetched::Data { body, etag })
+            }
+            s if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
+                let retry_after = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                Err(Attempt::Retry {
+                    retry_after,
+                    reason: format!("HTTP {s}"),
+                })
+            }
+            s => {
+                let body = response.text().await.unwrap_or_default();
+                Err(Attempt::Fatal(FetchError::Status {
+                    status: s,
+                    url: self.url.clone(),
+                    snippet: body.chars().take(200).collect(),
+                }))
+            }
+        }
+    }
+}
+
+enum Attempt {
+    Fatal(FetchError),
+    Retry {
+        retry_after: Option<Duration>,
+        reason: String,
+    },
+}
+
+impl Attempt {
+    fn retry(reason: String) -> Self {
+        Attempt::Retry {
+            retry_after: None,
+            reason,
+        }
+    }
+}
+
+fn describe(err: &reqwest::Error) -> String {
+    let mut text = if err.is_timeout() {
+        "timed out".to_string()
+    } else {
+        err.to_string()
+    };
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
