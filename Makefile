@@ -27,4 +27,4 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 
 .PHONY: test
 test: npm lint ## Every test: lint, unit and integration tests against DynamoDB Local
-	scripts/with-dynamodb-local.sh $(CARGO) test --workspace --locked
+	scripts/with-local-aws.sh $(CARGO) test --workspace --locked

@@ -204,12 +204,7 @@ async fn a_failed_data_write_deletes_nothing_and_leaves_the_marker_unwritten() {
 
 #[tokio::test]
 async fn unprocessed_items_are_retried_until_written() {
-    let proxy =
-        tokio::task::spawn_blocking(
-            || DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint()),
-        )
-        .await
-        .unwrap();
+    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
     let t = counted("apply-unprocessed", proxy.endpoint()).await;
     proxy.set_faults(Faults {
         unprocessed_batches: 4,
@@ -229,12 +224,7 @@ async fn unprocessed_items_are_retried_until_written() {
 
 #[tokio::test]
 async fn throttling_is_retried() {
-    let proxy =
-        tokio::task::spawn_blocking(
-            || DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint()),
-        )
-        .await
-        .unwrap();
+    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
     let t = counted("apply-throttled", proxy.endpoint()).await;
     // More throttled answers than the AWS SDK's own three attempts absorb.
     proxy.set_faults(Faults {
@@ -253,12 +243,7 @@ async fn throttling_is_retried() {
 
 #[tokio::test]
 async fn items_never_written_before_the_deadline_are_named_and_nothing_is_deleted() {
-    let proxy =
-        tokio::task::spawn_blocking(
-            || DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint()),
-        )
-        .await
-        .unwrap();
+    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
     let t = counted("apply-deadline", proxy.endpoint()).await;
     t.store.apply_snapshot(&snapshot(3, 0, 1)).await.unwrap();
     let before = scan_all(&t.client, &t.table).await;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use bytes::Bytes;
 use launchdarkly_dynamo_store::{ApplyReport, DynamoDbStore, DynamoDbStoreBuilder, StoreError};
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -81,8 +82,20 @@ pub struct Syncer {
 impl Syncer {
     /// Builds the clients from `aws` (the standard AWS configuration chain).
     pub async fn new(config: Config, aws: &SdkConfig) -> anyhow::Result<Self> {
-        let dynamo = aws_sdk_dynamodb::Client::new(aws);
-        let ssm = aws_sdk_ssm::Client::new(aws);
+        Self::with_clients(
+            config,
+            aws_sdk_dynamodb::Client::new(aws),
+            aws_sdk_ssm::Client::new(aws),
+        )
+        .await
+    }
+
+    /// Builds the syncer on ready clients.
+    pub async fn with_clients(
+        config: Config,
+        dynamo: aws_sdk_dynamodb::Client,
+        ssm: aws_sdk_ssm::Client,
+    ) -> anyhow::Result<Self> {
         let mut builder = DynamoDbStoreBuilder::new(&config.table)
             .client(dynamo.clone())
             .write_deadline(config.sync_timeout);
@@ -121,45 +134,25 @@ impl Syncer {
     }
 
     /// Runs one full sync within `deadline` (and the configured sync timeout).
+    ///
+    /// A warm container first revalidates the data it applied last with `If-None-Match`: a 304
+    /// means the table already holds LaunchDarkly's current data, so nothing is written. Any
+    /// apply happens under the lease, with data fetched (or confirmed current) after taking it.
     pub async fn sync(&self, trigger: Trigger, deadline: Instant) -> Result<Summary, SyncError> {
         let started = Instant::now();
         let deadline = deadline.min(started + self.config.sync_timeout);
         let sdk_key = self.sdk_key.get().await?.ok_or_else(|| {
             SyncError::MissingSdkKey(self.sdk_key.parameter().unwrap_or_default().to_string())
         })?;
-        let ttl = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(5);
-        let lease = Lease::acquire(
-            &self.dynamo,
-            &self.config.table,
-            self.config.prefix.as_deref(),
-            ttl,
-            deadline,
-        )
-        .await?;
-        let result = self
-            .sync_holding_lease(trigger, &sdk_key, deadline, started)
-            .await;
-        lease.release().await;
-        result
-    }
-
-    async fn sync_holding_lease(
-        &self,
-        trigger: Trigger,
-        sdk_key: &Secret,
-        deadline: Instant,
-        started: Instant,
-    ) -> Result<Summary, SyncError> {
         let mut last = self.last.lock().await;
-        let etag = last.as_ref().map(|l| l.etag.clone());
-        let mut fetched = self
-            .launchdarkly
-            .fetch_all(sdk_key, etag.as_deref(), deadline)
-            .await?;
-        if matches!(fetched, Fetched::NotModified) {
-            // Unchanged upstream; make sure the table was not emptied behind our back.
-            match last.as_ref() {
-                Some(previous) if self.store.is_initialized().await? => {
+        let mut candidate = None;
+        if let Some(previous) = last.as_ref() {
+            match self
+                .launchdarkly
+                .fetch_all(&sdk_key, Some(&previous.etag), deadline)
+                .await?
+            {
+                Fetched::NotModified if self.store.is_initialized().await? => {
                     return Ok(Summary {
                         status: "ok",
                         trigger,
@@ -173,27 +166,80 @@ impl Syncer {
                         ms: elapsed_ms(started),
                     });
                 }
-                _ => fetched = self.launchdarkly.fetch_all(sdk_key, None, deadline).await?,
+                Fetched::Data {
+                    body,
+                    etag: Some(etag),
+                } => candidate = Some((body, etag)),
+                _ => {}
             }
         }
-        let Fetched::Data { body, etag } = fetched else {
-            return Err(SyncError::Fetch(FetchError::GaveUp {
-                attempts: 1,
-                last: "LaunchDarkly answered 304 to a request without If-None-Match".to_string(),
-            }));
+        let ttl = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(5);
+        let lease = Lease::acquire(
+            &self.dynamo,
+            &self.config.table,
+            self.config.prefix.as_deref(),
+            ttl,
+            deadline,
+        )
+        .await?;
+        let result = self
+            .fetch_and_apply(trigger, &sdk_key, candidate, deadline, started)
+            .await;
+        lease.release().await;
+        match result {
+            Ok((summary, remembered)) => {
+                *last = remembered;
+                Ok(summary)
+            }
+            Err(err) => {
+                // The table may hold part of a newer data set now: revalidate nothing next time.
+                *last = None;
+                Err(err)
+            }
+        }
+    }
+
+    /// Under the lease: fetch (or confirm that `candidate` is still current), validate, apply.
+    async fn fetch_and_apply(
+        &self,
+        trigger: Trigger,
+        sdk_key: &Secret,
+        candidate: Option<(Bytes, String)>,
+        deadline: Instant,
+        started: Instant,
+    ) -> Result<(Summary, Option<LastSync>), SyncError> {
+        let (body, etag) = match candidate {
+            Some((body, etag)) => match self
+                .launchdarkly
+                .fetch_all(sdk_key, Some(&etag), deadline)
+                .await?
+            {
+                Fetched::NotModified => (body, Some(etag)),
+                Fetched::Data { body, etag } => (body, etag),
+            },
+            None => match self.launchdarkly.fetch_all(sdk_key, None, deadline).await? {
+                Fetched::Data { body, etag } => (body, etag),
+                Fetched::NotModified => {
+                    return Err(SyncError::Fetch(FetchError::GaveUp {
+                        attempts: 1,
+                        last: "LaunchDarkly answered 304 to a request without If-None-Match"
+                            .to_string(),
+                    }))
+                }
+            },
         };
         let parsed = validate::parse(&body)?;
         let report = self.store.apply_snapshot(&parsed.snapshot).await?;
         let summary = summarize(trigger, &parsed, &report, started);
-        *last = match etag {
-            Some(etag) if parsed.malformed.is_empty() => Some(LastSync {
+        // Remember the ETag only when everything was applied, so a skipped item is retried.
+        let remembered = etag
+            .filter(|_| summary.skipped.is_empty())
+            .map(|etag| LastSync {
                 etag,
                 flags: parsed.flags,
                 segments: parsed.segments,
-            }),
-            _ => None,
-        };
-        Ok(summary)
+            });
+        Ok((summary, remembered))
     }
 }
 

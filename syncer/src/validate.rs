@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn valid_body() {
         let body = format!(
-            r#"{{"flags":{{"f":{FLAG}}},"segments":{{"s":{{"key":"s","version":2,"included":[],"excluded":[],"salt":"x"}}}}}}"#
+            r#"{{"flags":{{"f":{FLAG}}},"segments":{{"s":{{"key":"s","version":2,"included":[],"excluded":[],"rules":[],"salt":"x"}}}}}}"#
         );
         let parsed = parse(body.as_bytes()).unwrap();
         assert_eq!((parsed.flags, parsed.segments), (1, 1));

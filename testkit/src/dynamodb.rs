@@ -22,7 +22,7 @@ pub fn endpoint() -> String {
     std::env::var("LD_DYNAMO_TEST_ENDPOINT").unwrap_or_else(|_| {
         panic!(
             "LD_DYNAMO_TEST_ENDPOINT is not set: these tests need DynamoDB Local. Run them with \
-             `make test`, or `scripts/with-dynamodb-local.sh cargo test`"
+             `make test`, or `scripts/with-local-aws.sh cargo test`"
         )
     })
 }

@@ -52,13 +52,7 @@ impl DynamoProxy {
             http: reqwest::Client::new(),
             state: state.clone(),
         });
-        let listener = crate::block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind a loopback port");
-        let address = listener.local_addr().expect("proxy address");
-        let app = Router::new().fallback(handle).with_state(shared);
-        crate::rt().spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let address = crate::serve(Router::new().fallback(handle).with_state(shared));
         Self {
             endpoint: format!("http://{address}"),
             state,

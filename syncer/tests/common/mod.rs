@@ -1,0 +1,130 @@
+//! Shared setup of the syncer's tests: a fresh table in DynamoDB Local, a LaunchDarkly stand-in
+//! and a syncer configured like the Lambda.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ld_dynamo_testkit::dynamodb::{client_with, create_table, scan_all, RequestCounter};
+use ld_dynamo_testkit::launchdarkly::LaunchDarkly;
+use serde_json::{json, Value};
+use syncer::{Settings, Syncer};
+use tokio::time::Instant;
+
+pub const SDK_KEY: &str = "sdk-test-key-0123";
+
+/// A flag the SDK can evaluate; `value` is what it serves to everyone.
+pub fn flag(key: &str, version: u64, value: bool) -> Value {
+    json!({
+        "key": key, "version": version, "on": true, "targets": [], "contextTargets": [], "rules": [],
+        "prerequisites": [], "fallthrough": {"variation": if value { 0 } else { 1 }}, "offVariation": 1,
+        "variations": [true, false], "salt": format!("{key}-salt"), "trackEvents": false,
+        "trackEventsFallthrough": false, "clientSideAvailability": {"usingMobileKey": false, "usingEnvironmentId": false}
+    })
+}
+
+pub fn segment(key: &str, version: u64) -> Value {
+    json!({"key": key, "version": version, "included": ["alice"], "excluded": [], "rules": [], "salt": "s"})
+}
+
+/// A `latest-all` body with these flags and segments (all values true).
+pub fn data(flags: &[(&str, u64)], segments: &[(&str, u64)]) -> Value {
+    let flags: serde_json::Map<String, Value> = flags
+        .iter()
+        .map(|(k, v)| (k.to_string(), flag(k, *v, true)))
+        .collect();
+    let segments: serde_json::Map<String, Value> = segments
+        .iter()
+        .map(|(k, v)| (k.to_string(), segment(k, *v)))
+        .collect();
+    json!({"flags": flags, "segments": segments})
+}
+
+pub type TableState = Vec<BTreeMap<String, AttributeValue>>;
+
+/// A table, a stand-in and clients for one test.
+pub struct Env {
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub counter: RequestCounter,
+    pub table: String,
+    pub ld: LaunchDarkly,
+}
+
+impl Env {
+    pub async fn new(label: &str, initial: Value) -> Self {
+        let counter = RequestCounter::default();
+        let dynamo = client_with(
+            &ld_dynamo_testkit::dynamodb::endpoint(),
+            Some(counter.clone()),
+        );
+        let table = create_table(&dynamo, label).await;
+        let ld = LaunchDarkly::start(SDK_KEY, initial);
+        Self {
+            dynamo,
+            counter,
+            table,
+            ld,
+        }
+    }
+
+    /// Settings as the Lambda gets them, with the SDK key given directly.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            table: Some(self.table.clone()),
+            base_uri: self.ld.base_uri().to_string(),
+            sdk_key: Some(SDK_KEY.to_string()),
+            secrets_ttl_seconds: 300,
+            sync_timeout_seconds: 20,
+            http_timeout_seconds: 5,
+            ..Settings::default()
+        }
+    }
+
+    pub async fn syncer(&self) -> Syncer {
+        self.syncer_with(self.settings()).await
+    }
+
+    pub async fn syncer_with(&self, settings: Settings) -> Syncer {
+        self.syncer_on(settings, self.dynamo.clone()).await
+    }
+
+    pub async fn syncer_on(&self, settings: Settings, dynamo: aws_sdk_dynamodb::Client) -> Syncer {
+        let config = settings.validate().expect("valid settings");
+        Syncer::with_clients(config, dynamo, ld_dynamo_testkit::ssm::client())
+            .await
+            .expect("the syncer builds")
+    }
+
+    /// Every row, sorted: to compare before and after a failure.
+    pub async fn state(&self) -> TableState {
+        scan_all(&self.dynamo, &self.table).await
+    }
+
+    /// Flag keys and versions stored (tombstones and the marker excluded).
+    pub async fn flags(&self) -> BTreeMap<String, u64> {
+        self.items("features").await
+    }
+
+    pub async fn segments(&self) -> BTreeMap<String, u64> {
+        self.items("segments").await
+    }
+
+    async fn items(&self, namespace: &str) -> BTreeMap<String, u64> {
+        self.state()
+            .await
+            .into_iter()
+            .filter(|row| row.get("namespace") == Some(&AttributeValue::S(namespace.into())))
+            .filter_map(|row| match (row.get("key"), row.get("version")) {
+                (Some(AttributeValue::S(k)), Some(AttributeValue::N(v))) => {
+                    Some((k.clone(), v.parse().ok()?))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+pub fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(30)
+}
