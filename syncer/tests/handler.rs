@@ -1,0 +1,271 @@
+//! The Lambda handler for each trigger, and secrets read from SSM (moto) at run time.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use syncer::webhook::sign;
+use syncer::{handle, Settings};
+
+const SECRET: &str = "webhook-secret-xyz";
+const AUDIT_ENTRY: &str = r#"{"_id":"1","kind":"flag","name":"a","titleVerb":"changed the flag"}"#;
+
+/// An API Gateway REST (v1) proxy event.
+fn rest_event(headers: Value, body: &str) -> Value {
+    json!({"resource": "/", "path": "/", "httpMethod": "POST", "headers": headers, "body": body, "isBase64Encoded": false})
+}
+
+/// An API Gateway HTTP API (v2) event, base64 body.
+fn http_api_event(headers: Value, body: &str) -> Value {
+    use base64::Engine;
+    json!({
+        "version": "2.0", "routeKey": "POST /", "rawPath": "/", "headers": headers,
+        "requestContext": {"http": {"method": "POST", "path": "/"}},
+        "body": base64::engine::general_purpose::STANDARD.encode(body), "isBase64Encoded": true
+    })
+}
+
+fn status(response: &Value) -> u64 {
+    response["statusCode"].as_u64().expect("an HTTP response")
+}
+
+fn body(response: &Value) -> Value {
+    serde_json::from_str(response["body"].as_str().expect("a body")).expect("a JSON body")
+}
+
+async fn env_with_secret(label: &str, secret: Option<&str>) -> (Env, syncer::Syncer) {
+    let env = Env::new(label, data(&[("a", 1)], &[("s", 1)])).await;
+    let settings = Settings {
+        webhook_secret: secret.map(str::to_string),
+        ..env.settings()
+    };
+    let syncer = env.syncer_with(settings).await;
+    (env, syncer)
+}
+
+#[tokio::test]
+async fn webhook_with_a_valid_signature_syncs() {
+    let (env, syncer) = env_with_secret("hook-valid", Some(SECRET)).await;
+    let signature = sign(SECRET.as_bytes(), AUDIT_ENTRY.as_bytes());
+    let response = handle(
+        &syncer,
+        rest_event(json!({"X-LD-Signature": signature}), AUDIT_ENTRY),
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(&response), 200, "{response}");
+    assert_eq!(body(&response)["written"], 2);
+    assert_eq!(body(&response)["trigger"], "webhook");
+    assert_eq!(
+        env.flags().await.len(),
+        1,
+        "the body was not applied: the data came from the fetch"
+    );
+}
+
+#[tokio::test]
+async fn header_name_case_does_not_matter_and_http_api_events_work() {
+    let (env, syncer) = env_with_secret("hook-case", Some(SECRET)).await;
+    let signature = sign(SECRET.as_bytes(), AUDIT_ENTRY.as_bytes());
+    for name in ["X-LD-SIGNATURE", "x-ld-signature"] {
+        let response = handle(
+            &syncer,
+            http_api_event(json!({name: signature.clone()}), AUDIT_ENTRY),
+            deadline(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status(&response), 200, "{name}: {response}");
+    }
+    assert_eq!(env.flags().await.len(), 1);
+}
+
+#[tokio::test]
+async fn webhook_without_or_with_a_wrong_signature_is_refused_without_syncing() {
+    let (env, syncer) = env_with_secret("hook-refused", Some(SECRET)).await;
+    let wrong = sign(b"another secret", AUDIT_ENTRY.as_bytes());
+    let tampered = sign(SECRET.as_bytes(), b"{}");
+    for headers in [
+        json!({}),
+        json!({"X-LD-Signature": wrong}),
+        json!({"X-LD-Signature": tampered}),
+    ] {
+        let response = handle(
+            &syncer,
+            rest_event(headers.clone(), AUDIT_ENTRY),
+            deadline(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status(&response), 401, "{headers}: {response}");
+        assert_eq!(body(&response)["status"], "error");
+        assert!(!response.to_string().contains(SECRET));
+    }
+    assert_eq!(env.ld.requests(), 0, "no fetch");
+    assert!(env.state().await.is_empty(), "no write");
+}
+
+#[tokio::test]
+async fn without_a_secret_any_webhook_syncs() {
+    let (env, syncer) = env_with_secret("hook-open", None).await;
+    let response = handle(&syncer, rest_event(json!({}), AUDIT_ENTRY), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&response), 200, "{response}");
+    assert_eq!(env.flags().await.len(), 1);
+}
+
+#[tokio::test]
+async fn only_post_is_accepted() {
+    let (env, syncer) = env_with_secret("hook-get", None).await;
+    let mut event = rest_event(json!({}), "");
+    event["httpMethod"] = json!("GET");
+    let response = handle(&syncer, event, deadline()).await.unwrap();
+    assert_eq!(status(&response), 405);
+    assert_eq!(env.ld.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_sync_answers_5xx_so_launchdarkly_retries() {
+    let (env, syncer) = env_with_secret("hook-5xx", None).await;
+    env.ld.queue(std::iter::repeat_n(
+        ld_dynamo_testkit::launchdarkly::Behavior::Status(500),
+        100,
+    ));
+    let settings = Settings {
+        sync_timeout_seconds: 2,
+        ..env.settings()
+    };
+    let syncer_short = env.syncer_with(settings).await;
+    drop(syncer);
+    let response = handle(
+        &syncer_short,
+        rest_event(json!({}), AUDIT_ENTRY),
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert!(status(&response) >= 500, "{response}");
+    assert!(body(&response)["error"]
+        .as_str()
+        .unwrap()
+        .contains("LaunchDarkly"));
+}
+
+#[tokio::test]
+async fn schedule_and_manual_invokes_sync_and_return_the_summary() {
+    let (env, syncer) = env_with_secret("hook-schedule", Some(SECRET)).await;
+    let scheduled = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+    let summary = handle(&syncer, scheduled, deadline()).await.unwrap();
+    assert_eq!(summary["status"], "ok");
+    assert_eq!(summary["trigger"], "schedule");
+    assert_eq!(summary["written"], 2);
+    env.ld.set_data(data(&[("a", 2)], &[("s", 1)]));
+    for manual in [json!({}), json!({"anything": [1, 2]}), Value::Null] {
+        let summary = handle(&syncer, manual.clone(), deadline()).await.unwrap();
+        assert_eq!(summary["trigger"], "manual", "{manual}");
+        assert_eq!(summary["status"], "ok");
+    }
+    assert_eq!(env.flags().await["a"], 2);
+}
+
+#[tokio::test]
+async fn a_failed_manual_sync_is_a_failed_invocation() {
+    let env = Env::new("hook-manual-fail", data(&[("a", 1)], &[])).await;
+    let settings = Settings {
+        sdk_key: Some("bad".into()),
+        ..env.settings()
+    };
+    let syncer = env.syncer_with(settings).await;
+    let err = handle(&syncer, json!({}), deadline()).await.unwrap_err();
+    assert!(err.to_string().contains("refused the SDK key"), "{err}");
+}
+
+#[tokio::test]
+async fn secrets_come_from_ssm_at_run_time_and_rotate_after_the_ttl() {
+    let env = Env::new("ssm-path", data(&[("a", 1)], &[])).await;
+    let ssm = ld_dynamo_testkit::ssm::client();
+    let key_param = format!("/launchdarkly/{}/sdkkey", env.table);
+    let secret_param = format!("/launchdarkly/{}/webhooksecret", env.table);
+    ld_dynamo_testkit::ssm::put_secure(&ssm, &key_param, SDK_KEY).await;
+    ld_dynamo_testkit::ssm::put_secure(&ssm, &secret_param, "first-secret").await;
+    let settings = Settings {
+        sdk_key: None,
+        sdk_key_param: Some(key_param),
+        webhook_secret_param: Some(secret_param.clone()),
+        secrets_ttl_seconds: 0,
+        ..env.settings()
+    };
+    let syncer = env.syncer_with(settings).await;
+    let signed = |secret: &str| {
+        rest_event(
+            json!({"X-LD-Signature": sign(secret.as_bytes(), AUDIT_ENTRY.as_bytes())}),
+            AUDIT_ENTRY,
+        )
+    };
+    assert_eq!(
+        status(
+            &handle(&syncer, signed("first-secret"), deadline())
+                .await
+                .unwrap()
+        ),
+        200
+    );
+    // Rotate: the next request uses the new value without a new container.
+    ld_dynamo_testkit::ssm::put_secure(&ssm, &secret_param, "second-secret").await;
+    assert_eq!(
+        status(
+            &handle(&syncer, signed("first-secret"), deadline())
+                .await
+                .unwrap()
+        ),
+        401
+    );
+    assert_eq!(
+        status(
+            &handle(&syncer, signed("second-secret"), deadline())
+                .await
+                .unwrap()
+        ),
+        200
+    );
+    assert_eq!(env.flags().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_missing_webhook_secret_parameter_turns_the_check_off() {
+    let env = Env::new("ssm-no-secret", data(&[("a", 1)], &[])).await;
+    let settings = Settings {
+        webhook_secret_param: Some("/launchdarkly/nowhere/webhooksecret".into()),
+        ..env.settings()
+    };
+    let syncer = env.syncer_with(settings).await;
+    let response = handle(&syncer, rest_event(json!({}), AUDIT_ENTRY), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&response), 200, "{response}");
+}
+
+#[tokio::test]
+async fn a_missing_sdk_key_parameter_is_a_clear_error_and_changes_nothing() {
+    let env = Env::new("ssm-no-key", data(&[("a", 1)], &[])).await;
+    let settings = Settings {
+        sdk_key: None,
+        sdk_key_param: Some("/launchdarkly/nowhere/sdkkey".into()),
+        ..env.settings()
+    };
+    let err = env
+        .syncer_with(settings)
+        .await
+        .sync(syncer::Trigger::Manual, deadline())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("/launchdarkly/nowhere/sdkkey") && text.contains("aws ssm put-parameter"),
+        "{text}"
+    );
+    assert!(env.state().await.is_empty());
+    assert_eq!(env.ld.requests(), 0);
+}
