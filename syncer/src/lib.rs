@@ -5,7 +5,7 @@ pub mod config;
 pub mod handler;
 pub mod launchdarkly;
 pub mod lease;
-pub mod secrets;
+pub use ld_dynamo_common::secrets;
 pub mod sync;
 pub mod validate;
 pub mod webhook;

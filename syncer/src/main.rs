@@ -9,8 +9,8 @@ use tokio::time::Instant;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    init_tracing(in_lambda);
+    let in_lambda = ld_dynamo_common::in_lambda();
+    ld_dynamo_common::init_tracing(in_lambda);
     let cli = Cli::parse();
     let config = match cli.settings.validate() {
         Ok(config) => config,
@@ -35,9 +35,8 @@ async fn main() -> ExitCode {
         let syncer = &syncer;
         let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
             // Keep a second for the runtime to send the answer.
-            let remaining =
-                Duration::from_millis(event.context.deadline.saturating_sub(epoch_millis()));
-            let deadline = Instant::now() + remaining.saturating_sub(Duration::from_secs(1));
+            let deadline = Instant::now()
+                + ld_dynamo_common::time_left(event.context.deadline, Duration::from_secs(1));
             handle(syncer, event.payload, deadline)
                 .await
                 .map_err(lambda_runtime::Error::from)
@@ -70,30 +69,5 @@ async fn main() -> ExitCode {
             );
             ExitCode::FAILURE
         }
-    }
-}
-
-fn epoch_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// JSON lines in Lambda (CloudWatch), readable text on a terminal; always on stderr so stdout
-/// carries only the summary.
-fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder
-            .json()
-            .with_current_span(false)
-            .without_time()
-            .init();
-    } else {
-        builder.init();
     }
 }

@@ -1,0 +1,139 @@
+//! Settings of the reader, from the same environment variables as the syncer.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ld_dynamo_common::secrets::{Secret, SecretSource};
+
+/// Evaluates LaunchDarkly feature flags from the DynamoDB table the syncer fills, with the Rust
+/// SDK in daemon mode: no connection to LaunchDarkly is needed to evaluate.
+///
+/// Inside AWS Lambda it serves API Gateway: `GET /flags/{key}?context=<JSON>` (or
+/// `?key=<context key>&kind=<kind>`) and `GET /flags`. Elsewhere, `example-reader eval` prints the
+/// same JSON. AWS settings come from the standard AWS variables (AWS_REGION, AWS_ENDPOINT_URL, ...).
+#[derive(Parser, Debug)]
+#[command(name = "example-reader", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Evaluate one flag (or all flags with --all) for a context and print the result as JSON.
+    Eval {
+        /// The flag key.
+        #[arg(required_unless_present = "all")]
+        flag: Option<String>,
+        /// Evaluate every flag.
+        #[arg(long, conflicts_with = "flag")]
+        all: bool,
+        /// The context as LaunchDarkly context JSON, e.g. '{"kind":"user","key":"alice"}'.
+        #[arg(long, conflicts_with = "key")]
+        context: Option<String>,
+        /// A context key, for a simple single-kind context (instead of --context).
+        #[arg(long)]
+        key: Option<String>,
+        /// The kind of the --key context.
+        #[arg(long, default_value = "user", requires = "key")]
+        kind: String,
+    },
+}
+
+/// Every setting; each can also be given as the environment variable shown.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Settings {
+    /// DynamoDB table the syncer writes. Required.
+    #[arg(long, env = "LAUNCHDARKLY_DYNAMODB_TABLE")]
+    pub table: Option<String>,
+
+    /// Key prefix, if the syncer uses one.
+    #[arg(long, env = "LAUNCHDARKLY_DYNAMODB_PREFIX")]
+    pub prefix: Option<String>,
+
+    /// How long flags read from DynamoDB are cached in the container (0: read on every evaluation).
+    #[arg(long, env = "LAUNCHDARKLY_CACHE_TTL_SECONDS", default_value_t = 30)]
+    pub cache_ttl_seconds: u64,
+
+    /// SDK key, only to send analytics events to LaunchDarkly (events are off without a key).
+    #[arg(long, env = "LAUNCHDARKLY_SDK_KEY", hide_env_values = true)]
+    pub sdk_key: Option<String>,
+
+    /// SSM parameter holding the SDK key, read at start (instead of LAUNCHDARKLY_SDK_KEY).
+    #[arg(long, env = "LAUNCHDARKLY_SDK_KEY_PARAM")]
+    pub sdk_key_param: Option<String>,
+
+    /// LaunchDarkly events endpoint (or a Relay Proxy URL).
+    #[arg(
+        long,
+        env = "LAUNCHDARKLY_EVENTS_URI",
+        default_value = "https://events.launchdarkly.com"
+    )]
+    pub events_uri: String,
+
+    /// Longest wait for analytics events to be delivered before each response (a frozen Lambda
+    /// would otherwise lose them).
+    #[arg(
+        long,
+        env = "LAUNCHDARKLY_EVENTS_FLUSH_TIMEOUT_MS",
+        default_value_t = 1000
+    )]
+    pub events_flush_timeout_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set: {1}")]
+    Missing(&'static str, &'static str),
+    #[error("{0} and {1} are both set: set only one")]
+    Conflict(&'static str, &'static str),
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table: String,
+    pub prefix: Option<String>,
+    pub cache_ttl: Duration,
+    pub sdk_key: Option<SecretSource>,
+    pub events_uri: String,
+    pub events_flush_timeout: Duration,
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let table = non_empty(&self.table).ok_or(ConfigError::Missing(
+            "LAUNCHDARKLY_DYNAMODB_TABLE",
+            "set the name of the DynamoDB table the syncer writes",
+        ))?;
+        let sdk_key = match (non_empty(&self.sdk_key), non_empty(&self.sdk_key_param)) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Conflict(
+                    "LAUNCHDARKLY_SDK_KEY",
+                    "LAUNCHDARKLY_SDK_KEY_PARAM",
+                ))
+            }
+            (Some(key), None) => Some(SecretSource::Value(Secret::new(key))),
+            (None, Some(param)) => Some(SecretSource::Parameter(param)),
+            (None, None) => None,
+        };
+        Ok(Config {
+            table,
+            prefix: non_empty(&self.prefix),
+            cache_ttl: Duration::from_secs(self.cache_ttl_seconds),
+            sdk_key,
+            events_uri: self.events_uri.trim_end_matches('/').to_string(),
+            events_flush_timeout: Duration::from_millis(self.events_flush_timeout_ms),
+        })
+    }
+}
+
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}

@@ -1,0 +1,121 @@
+//! The SDK client in daemon mode over the DynamoDB store, and the evaluations it answers.
+
+use std::sync::Arc;
+
+use launchdarkly_dynamo_store::DynamoDbStoreBuilder;
+use launchdarkly_server_sdk::{
+    Client, ConfigBuilder, Context, ContextBuilder, FlagDetailConfig, FlagValue,
+    NullEventProcessorBuilder, PersistentDataStoreBuilder, ServiceEndpointsBuilder,
+};
+use serde_json::{json, Value};
+
+use crate::config::Config;
+
+/// Built once per container: the SDK client and its store live as long as the process.
+pub struct Reader {
+    client: Client,
+    flush_timeout: Option<std::time::Duration>,
+}
+
+/// A context that could not be built from the request.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid context: {0}")]
+pub struct BadContext(pub String);
+
+impl Reader {
+    /// Builds the client on `dynamo`. `sdk_key` turns analytics events on.
+    pub fn new(
+        config: &Config,
+        dynamo: aws_sdk_dynamodb::Client,
+        sdk_key: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let mut store = DynamoDbStoreBuilder::new(&config.table).client(dynamo);
+        if let Some(prefix) = &config.prefix {
+            store = store.prefix(prefix);
+        }
+        let mut data_store = PersistentDataStoreBuilder::new(Arc::new(store));
+        data_store.cache_time(config.cache_ttl);
+        let mut builder = ConfigBuilder::new(sdk_key.unwrap_or("daemon-mode-no-events"))
+            .daemon_mode(true)
+            .data_store(&data_store);
+        builder = match sdk_key {
+            Some(_) => {
+                let mut endpoints = ServiceEndpointsBuilder::new();
+                endpoints.events_base_url(&config.events_uri);
+                // The SDK's default event processor, sending to the configured endpoint.
+                builder.service_endpoints(&endpoints)
+            }
+            None => builder.event_processor(&NullEventProcessorBuilder::new()),
+        };
+        let client = Client::build(builder.build()?)?;
+        client.start_with_default_executor();
+        Ok(Self {
+            client,
+            flush_timeout: sdk_key.map(|_| config.events_flush_timeout),
+        })
+    }
+
+    /// One flag: `{"flag","value","variationIndex","reason"}`, the SDK's reason JSON included. An
+    /// unknown flag answers a `null` value with the `FLAG_NOT_FOUND` error reason.
+    pub fn evaluate(&self, flag: &str, context: &Context) -> Value {
+        let detail = self
+            .client
+            .variation_detail(context, flag, FlagValue::Json(Value::Null));
+        json!({
+            "flag": flag,
+            "value": detail.value.and_then(|v| v.as_json()).unwrap_or(Value::Null),
+            "variationIndex": detail.variation_index,
+            "reason": detail.reason,
+        })
+    }
+
+    /// Every flag's value for the context: `{"flags":{key:value}}`.
+    pub fn evaluate_all(&self, context: &Context) -> Value {
+        let state = self
+            .client
+            .all_flags_detail(context, FlagDetailConfig::new());
+        let mut flags = serde_json::to_value(state).unwrap_or_else(|_| json!({}));
+        if let Some(map) = flags.as_object_mut() {
+            map.retain(|key, _| !key.starts_with('$'));
+        }
+        json!({ "flags": flags })
+    }
+
+    /// Delivers pending analytics events, waiting at most the configured time.
+    pub async fn flush_events(&self) {
+        if let Some(timeout) = self.flush_timeout {
+            if !self.client.flush_blocking(timeout).await {
+                tracing::warn!("analytics events were not delivered within {timeout:?}; they stay queued for the next invocation");
+            }
+        }
+    }
+
+    /// Stops the client, delivering events.
+    pub fn close(&self) {
+        self.client.close();
+    }
+}
+
+/// A context from LaunchDarkly context JSON, or from a key and kind.
+pub fn parse_context(
+    json: Option<&str>,
+    key: Option<&str>,
+    kind: Option<&str>,
+) -> Result<Context, BadContext> {
+    match (json, key) {
+        (Some(json), _) => serde_json::from_str::<Context>(json).map_err(|e| {
+            BadContext(format!(
+                "the context is not valid LaunchDarkly context JSON: {e}"
+            ))
+        }),
+        (None, Some(key)) => ContextBuilder::new(key)
+            .kind(kind.unwrap_or("user"))
+            .build()
+            .map_err(|e| format!("the context key and kind do not make a valid context: {e}"))
+            .map_err(BadContext),
+        (None, None) => Err(BadContext(
+            "give the context as ?context=<LaunchDarkly context JSON> or ?key=<key>&kind=<kind>"
+                .to_string(),
+        )),
+    }
+}
