@@ -1,21 +1,36 @@
-# Operating surface of the pipeline. Every target installs the tools it needs, pinned.
+# Operating surface of the pipeline. Every target installs the tools it needs, pinned
+# (npm: package.json/package-lock.json; Python: tools/requirements.txt; Rust: Cargo.lock).
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
 ENV ?= staging
 CARGO ?= cargo
+VENV := $(CURDIR)/.venv
+# cargo-lambda links with zig from the venv; serverless and friends come from node_modules.
+export PATH := $(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export SLS_TELEMETRY_DISABLED := 1
+export SLS_NOTIFICATIONS_MODE := off
+SLS := serverless
+STACK = launchdarkly-dynamo-store-$(ENV)
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
+	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
 
+# ---- tools --------------------------------------------------------------------------------
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: npm
-npm: node_modules/.package-lock.json
+$(VENV)/.installed: tools/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	touch $@
 
+.PHONY: tools
+tools: node_modules/.package-lock.json $(VENV)/.installed ## Install the pinned npm and Python tools
+
+# ---- local work ---------------------------------------------------------------------------
 .PHONY: fmt
 fmt: ## Format the code
 	$(CARGO) fmt --all
@@ -26,5 +41,64 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 .PHONY: test
-test: npm lint ## Every test: lint, unit and integration tests against DynamoDB Local
+test: tools lint ## Every test: lint, unit and integration tests (DynamoDB Local, SSM, LaunchDarkly stand-in), deploy checks
 	scripts/with-local-aws.sh $(CARGO) test --workspace --locked
+	$(MAKE) check-deploy
+
+.PHONY: demo
+demo: tools ## Watch the pipeline work locally: DynamoDB Local, bundled flags, sync, evaluate
+	scripts/with-local-aws.sh scripts/demo.sh
+
+# ---- build and package --------------------------------------------------------------------
+.PHONY: build
+build: tools ## Build both Lambda zips with cargo-lambda (dist/syncer.zip, dist/example-reader.zip)
+	$(CARGO) lambda build --release --x86-64 --output-format zip --locked --bin syncer --bin example-reader
+	mkdir -p dist
+	cp target/lambda/syncer/bootstrap.zip dist/syncer.zip
+	cp target/lambda/example-reader/bootstrap.zip dist/example-reader.zip
+
+.PHONY: package
+package: build ## serverless package, offline: no AWS credentials needed (.serverless/)
+	AWS_EC2_METADATA_DISABLED=true CI=true $(SLS) package --stage $(ENV) < /dev/null
+
+.PHONY: check-deploy
+check-deploy: package ## cfn-lint and assertions on the packaged CloudFormation template
+	cfn-lint --ignore-checks W3005 -- .serverless/cloudformation-template-update-stack.json
+	STAGE=$(ENV) python3 deploy/test_template.py .serverless
+
+# ---- AWS ----------------------------------------------------------------------------------
+.PHONY: deploy
+deploy: build ## Deploy the stage ENV (default staging)
+	$(SLS) deploy --stage $(ENV)
+
+.PHONY: staging production
+staging: ## make deploy ENV=staging
+	$(MAKE) deploy ENV=staging
+production: ## make deploy ENV=production
+	$(MAKE) deploy ENV=production
+
+.PHONY: deploy-%
+deploy-%: build ## Update one function's code only: make deploy-store, make deploy-reader
+	$(SLS) deploy function --function $* --stage $(ENV)
+
+.PHONY: destroy
+destroy: tools ## Remove the stage's stack (functions, APIs, table)
+	$(SLS) remove --stage $(ENV)
+
+.PHONY: url
+url: ## Print the webhook URL to paste into LaunchDarkly
+	@aws cloudformation describe-stacks --stack-name $(STACK) \
+	  --query "Stacks[0].Outputs[?OutputKey=='WebhookUrl'].OutputValue" --output text
+
+.PHONY: reader-url
+reader-url: ## Print the example reader's base URL
+	@aws cloudformation describe-stacks --stack-name $(STACK) \
+	  --query "Stacks[0].Outputs[?OutputKey=='ReaderUrl'].OutputValue" --output text
+
+.PHONY: logs-%
+logs-%: tools ## Follow a function's logs: make logs-store, make logs-reader
+	$(SLS) logs --function $* --stage $(ENV) --tail
+
+.PHONY: invoke
+invoke: tools ## Run one sync now (serverless invoke --function store) and print its summary
+	$(SLS) invoke --function store --stage $(ENV) --data '{}'

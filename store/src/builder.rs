@@ -46,7 +46,13 @@ impl DynamoDbStoreBuilder {
     /// A store over `table`, which must already exist with partition key `namespace` (S) and
     /// sort key `key` (S). An empty name is reported as [`StoreError::EmptyTableName`] when the
     /// store is built.
+    ///
+    /// Also installs rustls's aws-lc-rs crypto provider as the process default if none is
+    /// installed yet: the AWS SDK and the LaunchDarkly SDK enable two different providers, and
+    /// with both rustls refuses to choose, so the SDK would panic when it builds its HTTPS
+    /// transport (streaming, analytics events).
     pub fn new(table: impl Into<String>) -> Self {
+        install_crypto_provider();
         Self {
             table: table.into(),
             prefix: None,
@@ -112,6 +118,15 @@ impl DynamoDbStoreBuilder {
             self.write.clone(),
             self.before_upsert.clone(),
         )
+    }
+}
+
+/// Installs aws-lc-rs (the AWS SDK's provider) as rustls's process default, unless the
+/// application already installed one.
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err means another thread installed one first: fine either way.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     }
 }
 

@@ -127,3 +127,29 @@ async fn run(fixture: Fixture) {
     writer.close();
     reader.close();
 }
+
+/// The AWS SDK enables rustls's aws-lc-rs provider and the LaunchDarkly SDK its ring provider;
+/// with both, rustls refuses to choose and the SDK panics building its HTTPS transport unless a
+/// process default is installed. Using the store must be enough for a client with analytics
+/// events (HTTPS) to build.
+#[test]
+fn a_client_with_https_events_builds_next_to_the_store() {
+    let fixture = Fixture::new("e2e-tls");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let data_store = PersistentDataStoreBuilder::new(fixture.factory(None));
+        let config = ConfigBuilder::new("sdk-key")
+            .daemon_mode(true)
+            .data_store(&data_store)
+            .build()
+            .unwrap();
+        let client = Client::build(config).expect("the client builds");
+        client.start_with_default_executor();
+        let context = ContextBuilder::new("alice").build().unwrap();
+        assert!(!client.bool_variation(&context, "missing", false));
+    });
+}

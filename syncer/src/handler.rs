@@ -8,6 +8,8 @@ use tokio::time::Instant;
 use crate::sync::{SyncError, Syncer, Trigger};
 use crate::webhook;
 
+const API_GATEWAY_BUDGET: std::time::Duration = std::time::Duration::from_secs(27);
+
 /// A failed sync for a non-HTTP trigger: Lambda reports it as a failed invocation.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
@@ -144,7 +146,9 @@ async fn handle_webhook(syncer: &Syncer, request: HttpRequest, deadline: Instant
         }
     }
     // The body is an audit entry, possibly out of order: it is never applied as data. Every
-    // webhook triggers a full fetch.
+    // webhook triggers a full fetch. API Gateway gives up on an integration after 29 s, so
+    // answer before that (LaunchDarkly retries a failed delivery; the schedule catches up).
+    let deadline = deadline.min(Instant::now() + API_GATEWAY_BUDGET);
     match run_sync(syncer, Trigger::Webhook, deadline).await {
         Ok(summary) => response(200, to_json(&summary)),
         Err(err) => {

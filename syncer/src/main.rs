@@ -58,7 +58,7 @@ async fn main() -> ExitCode {
         .await
     {
         Ok(summary) => {
-            println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+            print_line(&serde_json::to_string(&summary).unwrap_or_default());
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -70,4 +70,10 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints one line on stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn print_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }

@@ -1,0 +1,140 @@
+"""Assertions on the CloudFormation template that `serverless package` generates (offline).
+
+Run by `make check-deploy` after `serverless package --stage staging`:
+    python3 deploy/test_template.py .serverless
+"""
+import json
+import os
+import re
+import sys
+import unittest
+
+PACKAGE_DIR = sys.argv[1] if len(sys.argv) > 1 else ".serverless"
+STAGE = os.environ.get("STAGE", "staging")
+TABLE = f"launchdarkly-{STAGE}"
+
+
+def load():
+    with open(os.path.join(PACKAGE_DIR, "cloudformation-template-update-stack.json")) as f:
+        return json.load(f)
+
+
+def resources_of_type(template, kind):
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def statements(role):
+    return [s for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+class Template(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.t = load()
+        cls.text = json.dumps(cls.t)
+        cls.functions = resources_of_type(cls.t, "AWS::Lambda::Function")
+
+    def function(self, name):
+        for resource in self.functions.values():
+            if resource["Properties"]["FunctionName"] == f"launchdarkly-dynamo-store-{STAGE}-{name}":
+                return resource["Properties"]
+        self.fail(f"no function {name}")
+
+    def test_functions_run_on_al2023_x86_64(self):
+        self.assertEqual(len(self.functions), 2)
+        for name in ["store", "reader"]:
+            props = self.function(name)
+            self.assertEqual(props["Runtime"], "provided.al2023")
+            self.assertEqual(props["Architectures"], ["x86_64"])
+            self.assertEqual(props["Handler"], "bootstrap")
+
+    def test_each_function_has_its_own_artifact(self):
+        keys = [f["Properties"]["Code"]["S3Key"] for f in self.functions.values()]
+        self.assertEqual(len(set(keys)), 2, keys)
+        self.assertTrue(any(k.endswith("/syncer.zip") for k in keys), keys)
+        self.assertTrue(any(k.endswith("/example-reader.zip") for k in keys), keys)
+
+    def test_store_function_has_webhook_and_schedule(self):
+        methods = resources_of_type(self.t, "AWS::ApiGateway::Method")
+        self.assertEqual([m["Properties"]["HttpMethod"] for m in methods.values()], ["POST"])
+        rules = resources_of_type(self.t, "AWS::Events::Rule")
+        self.assertEqual(len(rules), 1)
+        self.assertEqual(list(rules.values())[0]["Properties"]["ScheduleExpression"], "rate(1 hour)")
+        store = self.function("store")
+        self.assertGreater(store["Timeout"], int(store["Environment"]["Variables"]["LAUNCHDARKLY_SYNC_TIMEOUT_SECONDS"]))
+
+    def test_reader_has_its_http_api_routes(self):
+        routes = sorted(r["Properties"]["RouteKey"] for r in resources_of_type(self.t, "AWS::ApiGatewayV2::Route").values())
+        self.assertEqual(routes, ["GET /flags", "GET /flags/{key}"])
+
+    def test_table_layout_billing_and_recovery(self):
+        tables = resources_of_type(self.t, "AWS::DynamoDB::Table")
+        self.assertEqual(len(tables), 1)
+        props = list(tables.values())[0]["Properties"]
+        self.assertEqual(props["TableName"], TABLE)
+        self.assertEqual(props["BillingMode"], "PAY_PER_REQUEST")
+        self.assertEqual(props["KeySchema"], [
+            {"AttributeName": "namespace", "KeyType": "HASH"},
+            {"AttributeName": "key", "KeyType": "RANGE"},
+        ])
+        self.assertEqual(sorted((a["AttributeName"], a["AttributeType"]) for a in props["AttributeDefinitions"]),
+                         [("key", "S"), ("namespace", "S")])
+        self.assertTrue(props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"])
+
+    def actions(self, role, service):
+        found = []
+        for s in statements(self.t["Resources"][role]):
+            self.assertEqual(s["Effect"], "Allow")
+            for action in as_list(s["Action"]):
+                self.assertNotIn("*", action, f"{role}: wildcard action {action}")
+                if action.startswith(service + ":"):
+                    found.append((action, s["Resource"]))
+        return found
+
+    def test_syncer_role_is_least_privilege(self):
+        dynamo = self.actions("SyncerRole", "dynamodb")
+        self.assertEqual(sorted(a for a, _ in dynamo), sorted([
+            "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]))
+        for _, resource in dynamo:
+            self.assertEqual(resource, {"Fn::GetAtt": ["FlagsTable", "Arn"]})
+        ssm = self.actions("SyncerRole", "ssm")
+        self.assertEqual([a for a, _ in ssm], ["ssm:GetParameter"])
+        self.assertIn(f":parameter/launchdarkly/{STAGE}/*", json.dumps(ssm[0][1]))
+
+    def test_reader_role_is_read_only(self):
+        dynamo = self.actions("ReaderRole", "dynamodb")
+        self.assertEqual(sorted(a for a, _ in dynamo), ["dynamodb:GetItem", "dynamodb:Query"])
+        ssm = self.actions("ReaderRole", "ssm")
+        self.assertEqual([a for a, _ in ssm], ["ssm:GetParameter"])
+        self.assertTrue(json.dumps(ssm[0][1]).endswith(f':parameter/launchdarkly/{STAGE}/sdkkey"}}'), ssm)
+
+    def test_functions_use_their_own_roles(self):
+        self.assertEqual(self.function("store")["Role"], {"Fn::GetAtt": ["SyncerRole", "Arn"]})
+        self.assertEqual(self.function("reader")["Role"], {"Fn::GetAtt": ["ReaderRole", "Arn"]})
+
+    def test_secrets_are_parameter_names_only(self):
+        variables = self.function("store")["Environment"]["Variables"]
+        self.assertEqual(variables["LAUNCHDARKLY_SDK_KEY_PARAM"], f"/launchdarkly/{STAGE}/sdkkey")
+        self.assertEqual(variables["LAUNCHDARKLY_WEBHOOK_SECRET_PARAM"], f"/launchdarkly/{STAGE}/webhooksecret")
+        self.assertEqual(variables["LAUNCHDARKLY_DYNAMODB_TABLE"], TABLE)
+        for f in self.functions.values():
+            names = f["Properties"]["Environment"]["Variables"].keys()
+            self.assertNotIn("LAUNCHDARKLY_SDK_KEY", names)
+            self.assertNotIn("LAUNCHDARKLY_WEBHOOK_SECRET", names)
+        self.assertNotIn("${ssm:", self.text)
+        self.assertIsNone(re.search(r"(sdk|api|mob)-[0-9a-f]{8}-", self.text), "no SDK key value")
+
+    def test_outputs_give_the_urls(self):
+        self.assertIn("WebhookUrl", self.t["Outputs"])
+        self.assertIn("ReaderUrl", self.t["Outputs"])
+
+
+if __name__ == "__main__":
+    result = unittest.main(argv=[sys.argv[0]], exit=False, verbosity=1).result
+    failed = len(result.failures) + len(result.errors)
+    print(f"{result.testsRun - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
