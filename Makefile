@@ -49,6 +49,17 @@ test: tools lint ## Every test: lint, unit and integration tests (DynamoDB Local
 demo: tools ## Watch the pipeline work locally: DynamoDB Local, bundled flags, sync, evaluate
 	scripts/with-local-aws.sh scripts/demo.sh
 
+bench/node_modules/.package-lock.json: bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund --loglevel=error
+
+BENCH_RUNS ?= 5
+LAMBDA_TARGET := target/x86_64-unknown-linux-gnu/release
+.PHONY: bench
+bench: build bench/node_modules/.package-lock.json ## Measure against LaunchDarkly's official Node.js store; writes bench/RESULTS.md
+	$(CARGO) lambda build --release --x86-64 --locked --bin ld-dynamo-bench
+	scripts/with-local-aws.sh $(LAMBDA_TARGET)/ld-dynamo-bench $(LAMBDA_TARGET)/example-reader bench/RESULTS.md $(BENCH_RUNS)
+	@cat bench/RESULTS.md
+
 # ---- build and package --------------------------------------------------------------------
 .PHONY: build
 build: tools ## Build both Lambda zips with cargo-lambda (dist/syncer.zip, dist/example-reader.zip)
