@@ -53,11 +53,12 @@ bench/node_modules/.package-lock.json: bench/package.json bench/package-lock.jso
 	cd bench && npm ci --no-audit --no-fund --loglevel=error
 
 BENCH_RUNS ?= 5
-LAMBDA_TARGET := target/x86_64-unknown-linux-gnu/release
 .PHONY: bench
 bench: build bench/node_modules/.package-lock.json ## Measure against LaunchDarkly's official Node.js store; writes bench/RESULTS.md
 	$(CARGO) lambda build --release --x86-64 --locked --bin ld-dynamo-bench
-	scripts/with-local-aws.sh $(LAMBDA_TARGET)/ld-dynamo-bench $(LAMBDA_TARGET)/example-reader bench/RESULTS.md $(BENCH_RUNS)
+	# The reader measured is the deployed artifact itself.
+	rm -rf target/bench-reader && python3 -m zipfile -e dist/example-reader.zip target/bench-reader && chmod +x target/bench-reader/bootstrap
+	scripts/with-local-aws.sh target/lambda/ld-dynamo-bench/bootstrap target/bench-reader/bootstrap bench/RESULTS.md $(BENCH_RUNS)
 	@cat bench/RESULTS.md
 
 # ---- build and package --------------------------------------------------------------------

@@ -23,6 +23,7 @@ use ld_dynamo_testkit::dynamodb::{client, client_with, create_table, RequestCoun
 use serde_json::Value;
 
 const WARM_EVALUATIONS: usize = 50_000;
+const DEFAULT_BATCH_CONCURRENCY: usize = 8;
 
 /// Several measurements of one quantity.
 #[derive(Default, Clone)]
@@ -141,6 +142,11 @@ fn main() -> anyhow::Result<()> {
         _ => bail!("usage: ld-dynamo-bench <example-reader binary> <results.md> [runs]"),
     };
     let runs: usize = args.get(3).map(|r| r.parse()).transpose()?.unwrap_or(5);
+    // An experiment knob: BENCH_BATCH_CONCURRENCY overrides the store's default.
+    let batch_concurrency: usize = std::env::var("BENCH_BATCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_BATCH_CONCURRENCY);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -193,6 +199,7 @@ fn main() -> anyhow::Result<()> {
             let reference = create_table(&client(), "bench-node").await;
             let store = DynamoDbStoreBuilder::new(&table)
                 .client(dynamo)
+                .batch_write_concurrency(batch_concurrency)
                 .build()
                 .await?;
             let started = Instant::now();
@@ -470,6 +477,10 @@ fn write_results(path: &Path, rows: &[Row], runs: usize, items: f64) -> anyhow::
     }
     out.push_str("\nTimes are wall-clock on a shared 2-core machine; DynamoDB Local is much faster per request than AWS,\n");
     out.push_str("so request counts say more about cost in AWS than milliseconds do.\n");
+    if let Ok(notes) = std::fs::read_to_string("bench/NOTES.md") {
+        out.push('\n');
+        out.push_str(&notes);
+    }
     std::fs::write(path, out)?;
     Ok(())
 }
