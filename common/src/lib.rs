@@ -1,6 +1,7 @@
 //! Code shared by the pipeline's two Lambdas (`syncer`, `example-reader`).
 
 pub mod secrets;
+pub mod settings;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use ld_dynamo_common::secrets::{Secret, SecretSource};
+use ld_dynamo_common::secrets::SecretSource;
+pub use ld_dynamo_common::settings::ConfigError;
+use ld_dynamo_common::settings::{SdkKeyArgs, TableArgs};
 
 /// Evaluates LaunchDarkly feature flags from the DynamoDB table the syncer fills, with the Rust
 /// SDK in daemon mode: no connection to LaunchDarkly is needed to evaluate.
@@ -45,25 +47,16 @@ pub enum Command {
 /// Every setting; each can also be given as the environment variable shown.
 #[derive(Args, Debug, Clone, Default)]
 pub struct Settings {
-    /// DynamoDB table the syncer writes. Required.
-    #[arg(long, env = "LAUNCHDARKLY_DYNAMODB_TABLE")]
-    pub table: Option<String>,
-
-    /// Key prefix, if the syncer uses one.
-    #[arg(long, env = "LAUNCHDARKLY_DYNAMODB_PREFIX")]
-    pub prefix: Option<String>,
+    #[command(flatten)]
+    pub target: TableArgs,
 
     /// How long flags read from DynamoDB are cached in the container (0: read on every evaluation).
     #[arg(long, env = "LAUNCHDARKLY_CACHE_TTL_SECONDS", default_value_t = 30)]
     pub cache_ttl_seconds: u64,
 
-    /// SDK key, only to send analytics events to LaunchDarkly (events are off without a key).
-    #[arg(long, env = "LAUNCHDARKLY_SDK_KEY", hide_env_values = true)]
-    pub sdk_key: Option<String>,
-
-    /// SSM parameter holding the SDK key, read at start (instead of LAUNCHDARKLY_SDK_KEY).
-    #[arg(long, env = "LAUNCHDARKLY_SDK_KEY_PARAM")]
-    pub sdk_key_param: Option<String>,
+    /// The SDK key, only to send analytics events to LaunchDarkly (events are off without one).
+    #[command(flatten)]
+    pub sdk_key: SdkKeyArgs,
 
     /// LaunchDarkly events endpoint (or a Relay Proxy URL).
     #[arg(
@@ -83,14 +76,6 @@ pub struct Settings {
     pub events_flush_timeout_ms: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0} is not set: {1}")]
-    Missing(&'static str, &'static str),
-    #[error("{0} and {1} are both set: set only one")]
-    Conflict(&'static str, &'static str),
-}
-
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -104,36 +89,15 @@ pub struct Config {
 
 impl Settings {
     pub fn validate(&self) -> Result<Config, ConfigError> {
-        let table = non_empty(&self.table).ok_or(ConfigError::Missing(
-            "LAUNCHDARKLY_DYNAMODB_TABLE",
-            "set the name of the DynamoDB table the syncer writes",
-        ))?;
-        let sdk_key = match (non_empty(&self.sdk_key), non_empty(&self.sdk_key_param)) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::Conflict(
-                    "LAUNCHDARKLY_SDK_KEY",
-                    "LAUNCHDARKLY_SDK_KEY_PARAM",
-                ))
-            }
-            (Some(key), None) => Some(SecretSource::Value(Secret::new(key))),
-            (None, Some(param)) => Some(SecretSource::Parameter(param)),
-            (None, None) => None,
-        };
+        let (table, prefix) = self.target.validate()?;
+        let sdk_key = self.sdk_key.source()?;
         Ok(Config {
             table,
-            prefix: non_empty(&self.prefix),
+            prefix,
             cache_ttl: Duration::from_secs(self.cache_ttl_seconds),
             sdk_key,
             events_uri: self.events_uri.trim_end_matches('/').to_string(),
             events_flush_timeout: Duration::from_millis(self.events_flush_timeout_ms),
         })
     }
-}
-
-fn non_empty(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use example_reader::{handle, Reader, Request, Settings};
 use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Snapshot};
 use launchdarkly_server_sdk::SerializedItem;
+use ld_dynamo_common::settings::TableArgs;
 use serde_json::{json, Value};
 
 fn item(value: Value) -> SerializedItem {
@@ -38,7 +39,10 @@ async fn reader() -> Reader {
         .unwrap();
     store.apply_snapshot(&snapshot).await.unwrap();
     let config = Settings {
-        table: Some(table),
+        target: TableArgs {
+            table: Some(table),
+            prefix: None,
+        },
         cache_ttl_seconds: 30,
         ..Settings::default()
     }
@@ -175,7 +179,10 @@ async fn analytics_events_are_flushed_before_the_response_when_a_key_is_set() {
     let dynamo = ld_dynamo_testkit::dynamodb::client();
     let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-events").await;
     let config = Settings {
-        table: Some(table),
+        target: TableArgs {
+            table: Some(table),
+            prefix: None,
+        },
         events_uri: format!("http://{address}"),
         events_flush_timeout_ms: 5000,
         ..Settings::default()

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::secrets::{Secret, SecretSource};
+use ld_dynamo_common::secrets::SecretSource;
+pub use ld_dynamo_common::settings::ConfigError;
+use ld_dynamo_common::settings::{secret_source, SdkKeyArgs, TableArgs};
 
 /// Keeps a DynamoDB table equal to the flags and segments LaunchDarkly serves for one
 /// environment, in the table layout of LaunchDarkly's official SDKs.
@@ -31,13 +33,8 @@ pub enum Command {
 /// Every setting; each can also be given as the environment variable shown.
 #[derive(Args, Debug, Clone, Default)]
 pub struct Settings {
-    /// DynamoDB table to write (partition key `namespace` S, sort key `key` S). Required.
-    #[arg(long, env = "LAUNCHDARKLY_DYNAMODB_TABLE")]
-    pub table: Option<String>,
-
-    /// Key prefix, to share one table between environments (items go under `<prefix>:features`).
-    #[arg(long, env = "LAUNCHDARKLY_DYNAMODB_PREFIX")]
-    pub prefix: Option<String>,
+    #[command(flatten)]
+    pub target: TableArgs,
 
     /// LaunchDarkly SDK endpoint, or a Relay Proxy URL.
     #[arg(
@@ -47,13 +44,8 @@ pub struct Settings {
     )]
     pub base_uri: String,
 
-    /// Server-side SDK key of the environment. Prefer --sdk-key-param in AWS.
-    #[arg(long, env = "LAUNCHDARKLY_SDK_KEY", hide_env_values = true)]
-    pub sdk_key: Option<String>,
-
-    /// SSM parameter holding the SDK key (e.g. /launchdarkly/staging/sdkkey), read at run time.
-    #[arg(long, env = "LAUNCHDARKLY_SDK_KEY_PARAM")]
-    pub sdk_key_param: Option<String>,
+    #[command(flatten)]
+    pub sdk_key: SdkKeyArgs,
 
     /// Webhook signing secret; when set, unsigned or wrongly signed webhooks get 401.
     #[arg(long, env = "LAUNCHDARKLY_WEBHOOK_SECRET", hide_env_values = true)]
@@ -78,17 +70,6 @@ pub struct Settings {
     pub http_timeout_seconds: u64,
 }
 
-/// A setting is missing or contradicts another.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0} is not set: {1}")]
-    Missing(&'static str, &'static str),
-    #[error("{0} and {1} are both set: set only one")]
-    Conflict(&'static str, &'static str),
-    #[error("{0} is invalid: {1}")]
-    Invalid(&'static str, String),
-}
-
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -105,39 +86,18 @@ pub struct Config {
 impl Settings {
     /// Checks the settings and says exactly which one is wrong.
     pub fn validate(&self) -> Result<Config, ConfigError> {
-        let table = non_empty(&self.table).ok_or(ConfigError::Missing(
-            "LAUNCHDARKLY_DYNAMODB_TABLE",
-            "set the name of the DynamoDB table to write",
+        let (table, prefix) = self.target.validate()?;
+        let sdk_key = self.sdk_key.source()?.ok_or(ConfigError::Missing(
+            "LAUNCHDARKLY_SDK_KEY_PARAM",
+            "set it to the SSM parameter holding the SDK key (or set LAUNCHDARKLY_SDK_KEY)",
         ))?;
-        let sdk_key =
-            match (non_empty(&self.sdk_key), non_empty(&self.sdk_key_param)) {
-                (Some(_), Some(_)) => {
-                    return Err(ConfigError::Conflict(
-                        "LAUNCHDARKLY_SDK_KEY",
-                        "LAUNCHDARKLY_SDK_KEY_PARAM",
-                    ))
-                }
-                (Some(key), None) => SecretSource::Value(Secret::new(key)),
-                (None, Some(param)) => SecretSource::Parameter(param),
-                (None, None) => return Err(ConfigError::Missing(
-                    "LAUNCHDARKLY_SDK_KEY_PARAM",
-                    "set it to the SSM parameter holding the SDK key (or set LAUNCHDARKLY_SDK_KEY)",
-                )),
-            };
-        let webhook_secret = match (
-            non_empty(&self.webhook_secret),
-            non_empty(&self.webhook_secret_param),
-        ) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::Conflict(
-                    "LAUNCHDARKLY_WEBHOOK_SECRET",
-                    "LAUNCHDARKLY_WEBHOOK_SECRET_PARAM",
-                ))
-            }
-            (Some(secret), None) => Some(SecretSource::Value(Secret::new(secret))),
-            (None, Some(param)) => Some(SecretSource::Parameter(param)),
-            (None, None) => None,
-        };
+        let webhook_secret = secret_source(
+            (&self.webhook_secret, "LAUNCHDARKLY_WEBHOOK_SECRET"),
+            (
+                &self.webhook_secret_param,
+                "LAUNCHDARKLY_WEBHOOK_SECRET_PARAM",
+            ),
+        )?;
         let base_uri = self.base_uri.trim().trim_end_matches('/').to_string();
         if !(base_uri.starts_with("https://") || base_uri.starts_with("http://")) {
             return Err(ConfigError::Invalid(
@@ -153,7 +113,7 @@ impl Settings {
         }
         Ok(Config {
             table,
-            prefix: non_empty(&self.prefix),
+            prefix,
             base_uri,
             sdk_key,
             webhook_secret,
@@ -164,27 +124,36 @@ impl Settings {
     }
 }
 
-fn non_empty(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn settings() -> Settings {
         Settings {
-            table: Some("t".into()),
-            sdk_key_param: Some("/launchdarkly/staging/sdkkey".into()),
+            target: TableArgs {
+                table: Some("t".into()),
+                prefix: None,
+            },
+            sdk_key: key(None, Some("/launchdarkly/staging/sdkkey")),
             base_uri: "https://sdk.launchdarkly.com/".into(),
             secrets_ttl_seconds: 300,
             sync_timeout_seconds: 60,
             http_timeout_seconds: 20,
             ..Settings::default()
+        }
+    }
+
+    fn key(value: Option<&str>, parameter: Option<&str>) -> SdkKeyArgs {
+        SdkKeyArgs {
+            sdk_key: value.map(str::to_string),
+            sdk_key_param: parameter.map(str::to_string),
+        }
+    }
+
+    fn table(name: Option<&str>) -> TableArgs {
+        TableArgs {
+            table: name.map(str::to_string),
+            prefix: None,
         }
     }
 
@@ -200,34 +169,42 @@ mod tests {
 
     #[test]
     fn each_problem_names_the_variable() {
-        let cases: [(Settings, &str); 5] = [
+        let cases: [(Settings, &str); 6] = [
             (
                 Settings {
-                    table: None,
+                    target: table(None),
                     ..settings()
                 },
                 "LAUNCHDARKLY_DYNAMODB_TABLE is not set",
             ),
             (
                 Settings {
-                    table: Some(" ".into()),
+                    target: table(Some(" ")),
                     ..settings()
                 },
                 "LAUNCHDARKLY_DYNAMODB_TABLE is not set",
             ),
             (
                 Settings {
-                    sdk_key_param: None,
+                    sdk_key: key(None, None),
                     ..settings()
                 },
                 "LAUNCHDARKLY_SDK_KEY_PARAM is not set",
             ),
             (
                 Settings {
-                    sdk_key: Some("k".into()),
+                    sdk_key: key(Some("k"), Some("/p")),
                     ..settings()
                 },
                 "LAUNCHDARKLY_SDK_KEY and LAUNCHDARKLY_SDK_KEY_PARAM are both set",
+            ),
+            (
+                Settings {
+                    webhook_secret: Some("s".into()),
+                    webhook_secret_param: Some("/p".into()),
+                    ..settings()
+                },
+                "LAUNCHDARKLY_WEBHOOK_SECRET and LAUNCHDARKLY_WEBHOOK_SECRET_PARAM are both set",
             ),
             (
                 Settings {
@@ -246,8 +223,7 @@ mod tests {
     #[test]
     fn secret_values_never_show_in_debug_output() {
         let config = Settings {
-            sdk_key: Some("sdk-secret-123".into()),
-            sdk_key_param: None,
+            sdk_key: key(Some("sdk-secret-123"), None),
             ..settings()
         }
         .validate()

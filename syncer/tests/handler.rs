@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use ld_dynamo_common::settings::SdkKeyArgs;
 use serde_json::{json, Value};
 use syncer::webhook::sign;
 use syncer::{handle, Settings};
@@ -174,7 +175,10 @@ async fn schedule_and_manual_invokes_sync_and_return_the_summary() {
 async fn a_failed_manual_sync_is_a_failed_invocation() {
     let env = Env::new("hook-manual-fail", data(&[("a", 1)], &[])).await;
     let settings = Settings {
-        sdk_key: Some("bad".into()),
+        sdk_key: SdkKeyArgs {
+            sdk_key: Some("bad".into()),
+            sdk_key_param: None,
+        },
         ..env.settings()
     };
     let syncer = env.syncer_with(settings).await;
@@ -191,8 +195,10 @@ async fn secrets_come_from_ssm_at_run_time_and_rotate_after_the_ttl() {
     ld_dynamo_testkit::ssm::put_secure(&ssm, &key_param, SDK_KEY).await;
     ld_dynamo_testkit::ssm::put_secure(&ssm, &secret_param, "first-secret").await;
     let settings = Settings {
-        sdk_key: None,
-        sdk_key_param: Some(key_param),
+        sdk_key: SdkKeyArgs {
+            sdk_key: None,
+            sdk_key_param: Some(key_param),
+        },
         webhook_secret_param: Some(secret_param.clone()),
         secrets_ttl_seconds: 0,
         ..env.settings()
@@ -251,8 +257,10 @@ async fn a_missing_webhook_secret_parameter_turns_the_check_off() {
 async fn a_missing_sdk_key_parameter_is_a_clear_error_and_changes_nothing() {
     let env = Env::new("ssm-no-key", data(&[("a", 1)], &[])).await;
     let settings = Settings {
-        sdk_key: None,
-        sdk_key_param: Some("/launchdarkly/nowhere/sdkkey".into()),
+        sdk_key: SdkKeyArgs {
+            sdk_key: None,
+            sdk_key_param: Some("/launchdarkly/nowhere/sdkkey".into()),
+        },
         ..env.settings()
     };
     let err = env

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use ld_dynamo_common::settings::{SdkKeyArgs, TableArgs};
 use ld_dynamo_testkit::launchdarkly::Behavior;
 use ld_dynamo_testkit::proxy::{DynamoProxy, Faults};
 use syncer::{Settings, SyncError, Trigger};
@@ -221,7 +222,10 @@ async fn bad_sdk_key_changes_nothing_and_is_not_retried() {
     let env = synced("sync-401").await;
     let before = env.ld.requests();
     let settings = Settings {
-        sdk_key: Some("wrong-key".into()),
+        sdk_key: SdkKeyArgs {
+            sdk_key: Some("wrong-key".into()),
+            sdk_key_param: None,
+        },
         ..env.settings()
     };
     let err =
@@ -298,7 +302,10 @@ async fn one_oversized_flag_is_skipped_and_the_rest_written() {
 async fn missing_table_is_a_clear_error() {
     let env = Env::new("sync-no-table", data(&[("a", 1)], &[])).await;
     let settings = Settings {
-        table: Some("no-such-table".into()),
+        target: TableArgs {
+            table: Some("no-such-table".into()),
+            prefix: None,
+        },
         ..env.settings()
     };
     let err = env

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use ld_dynamo_common::settings::{SdkKeyArgs, TableArgs};
 use ld_dynamo_testkit::dynamodb::{client_with, create_table, scan_all, RequestCounter};
 use ld_dynamo_testkit::launchdarkly::LaunchDarkly;
 use serde_json::{json, Value};
@@ -71,9 +72,15 @@ impl Env {
     /// Settings as the Lambda gets them, with the SDK key given directly.
     pub fn settings(&self) -> Settings {
         Settings {
-            table: Some(self.table.clone()),
+            target: TableArgs {
+                table: Some(self.table.clone()),
+                prefix: None,
+            },
             base_uri: self.ld.base_uri().to_string(),
-            sdk_key: Some(SDK_KEY.to_string()),
+            sdk_key: SdkKeyArgs {
+                sdk_key: Some(SDK_KEY.to_string()),
+                sdk_key_param: None,
+            },
             secrets_ttl_seconds: 300,
             sync_timeout_seconds: 20,
             http_timeout_seconds: 5,
