@@ -15,8 +15,10 @@ pub fn in_lambda() -> bool {
 pub fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal, never in files, pipes or CloudWatch.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(!json && std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder
@@ -26,6 +28,18 @@ pub fn init_tracing(json: bool) {
             .init();
     } else {
         builder.init();
+    }
+}
+
+/// Fails with a line saying what to set when the AWS configuration has no region: the AWS SDK
+/// would otherwise fail every request with an error that does not say so.
+pub fn require_region(config: &aws_config::SdkConfig) -> Result<(), settings::ConfigError> {
+    match config.region() {
+        Some(_) => Ok(()),
+        None => Err(settings::ConfigError::Missing(
+            "AWS_REGION",
+            "set the AWS region of the table (for example AWS_REGION=us-east-1), or a profile with a region",
+        )),
     }
 }
 

@@ -23,6 +23,10 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let aws = launchdarkly_dynamo_store::load_default_config().await;
+    if let Err(err) = ld_dynamo_common::require_region(&aws) {
+        tracing::error!("{err}");
+        return ExitCode::from(2);
+    }
     let sdk_key = match &config.sdk_key {
         None => None,
         Some(source) => {

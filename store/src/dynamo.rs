@@ -1,12 +1,19 @@
-//! DynamoDB I/O: every request the store sends, with pagination, conditional writes and batch
-//! writes that retry unprocessed items instead of dropping them.
+//! DynamoDB I/O: every request the store sends, with pagination, conditional writes, batch
+//! writes that retry unprocessed items instead of dropping them, and fenced transactional
+//! writes that DynamoDB refuses once another writer holds the lease.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem,
+    WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 use futures::stream::{self, StreamExt};
 use rand::Rng;
@@ -14,10 +21,17 @@ use tokio::time::Instant;
 
 use crate::error::{describe_aws_error, is_throttling_code, StoreError};
 use crate::report::ItemRef;
-use crate::schema::{PARTITION_KEY, SORT_KEY, VERSION_ATTRIBUTE};
+use crate::schema::{
+    key_attributes, FENCE_KEY_PREFIX, FENCE_SHARDS, OWNER_ATTRIBUTE, PARTITION_KEY, SORT_KEY,
+    VERSION_ATTRIBUTE,
+};
 
 /// DynamoDB accepts at most 25 requests in one `BatchWriteItem`.
 pub const MAX_BATCH_SIZE: usize = 25;
+/// DynamoDB accepts at most 100 actions in one `TransactWriteItems`; one is the fence check.
+const MAX_TRANSACTION_WRITES: usize = 99;
+/// DynamoDB refuses transactions over 4 MB; stay well under it by the official size estimate.
+const MAX_TRANSACTION_BYTES: usize = 3_500_000;
 
 const BACKOFF_BASE: Duration = Duration::from_millis(25);
 const BACKOFF_CAP: Duration = Duration::from_secs(2);
@@ -40,16 +54,18 @@ impl Default for WriteSettings {
     }
 }
 
-/// One put or delete in a batch, with the item it concerns.
+/// One put or delete, with the item it concerns and its estimated size.
 pub struct WriteOp {
     pub item: ItemRef,
     pub request: WriteRequest,
+    size: usize,
 }
 
 impl WriteOp {
     pub fn put(
         item: ItemRef,
         attributes: HashMap<String, AttributeValue>,
+        size: usize,
     ) -> Result<Self, StoreError> {
         let put = PutRequest::builder()
             .set_item(Some(attributes))
@@ -58,6 +74,7 @@ impl WriteOp {
         Ok(Self {
             item,
             request: WriteRequest::builder().put_request(put).build(),
+            size,
         })
     }
 
@@ -69,11 +86,35 @@ impl WriteOp {
         Ok(Self {
             item,
             request: WriteRequest::builder().delete_request(delete).build(),
+            size: 0,
         })
+    }
+
+    /// The same write as one action of a transaction on `table`.
+    fn transact_item(&self, table: &str) -> Result<TransactWriteItem, String> {
+        if let Some(put) = self.request.put_request() {
+            let put = Put::builder()
+                .table_name(table)
+                .set_item(Some(put.item().clone()))
+                .build()
+                .map_err(|e| e.to_string())?;
+            return Ok(TransactWriteItem::builder().put(put).build());
+        }
+        let key = self
+            .request
+            .delete_request()
+            .map(|delete| delete.key().clone())
+            .unwrap_or_default();
+        let delete = Delete::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 }
 
-/// What a batch write did.
+/// What a batch or fenced write did.
 #[derive(Default)]
 pub struct BatchOutcome {
     pub done: Vec<ItemRef>,
@@ -81,6 +122,70 @@ pub struct BatchOutcome {
     pub requests: usize,
     /// The last error that made items fail, if any.
     pub cause: Option<String>,
+    /// A fenced write found that another writer holds the lease.
+    pub lease_lost: bool,
+}
+
+impl BatchOutcome {
+    fn absorb(&mut self, other: BatchOutcome) {
+        self.done.extend(other.done);
+        self.failed.extend(other.failed);
+        self.requests += other.requests;
+        if other.cause.is_some() {
+            self.cause = other.cause;
+        }
+        self.lease_lost |= other.lease_lost;
+    }
+
+    fn fail(&mut self, ops: impl IntoIterator<Item = WriteOp>, cause: String) {
+        self.failed.extend(ops.into_iter().map(|op| op.item));
+        self.cause = Some(cause);
+    }
+}
+
+/// What makes a write fenced: the fence rows of the coordination namespace must still name
+/// `owner`. Shared with the lease, which flips `lost` when it learns it was taken over.
+#[derive(Clone, Debug)]
+pub struct Fence {
+    pub namespace: String,
+    pub owner: String,
+    pub lost: Arc<AtomicBool>,
+}
+
+impl Fence {
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    fn mark_lost(&self) {
+        self.lost.store(true, Ordering::SeqCst);
+    }
+
+    /// Sort key of fence row `shard`.
+    pub fn row_key(shard: usize) -> String {
+        format!("{FENCE_KEY_PREFIX}{shard}")
+    }
+
+    /// The check that fence row `shard` still names this owner.
+    fn check(&self, table: &str, shard: usize) -> Result<TransactWriteItem, String> {
+        let check = ConditionCheck::builder()
+            .table_name(table)
+            .set_key(Some(key_attributes(&self.namespace, &Self::row_key(shard))))
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", OWNER_ATTRIBUTE)
+            .expression_attribute_values(":owner", AttributeValue::S(self.owner.clone()))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+}
+
+/// How one transaction attempt ended.
+enum TransactionResult {
+    Written,
+    Retry(String),
+    LeaseLost,
+    Failed(String),
 }
 
 /// One table, through one client.
@@ -102,6 +207,10 @@ impl Table {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// `GetItem` with a consistent read.
@@ -205,11 +314,17 @@ impl Table {
         }
     }
 
+    /// The retry deadline of one write phase: the store's write deadline, capped by `limit`.
+    fn retry_deadline(&self, limit: Option<Instant>) -> Instant {
+        let own = Instant::now() + self.write.deadline;
+        limit.map_or(own, |limit| limit.min(own))
+    }
+
     /// Writes `ops` with `BatchWriteItem` in chunks of 25, several chunks in flight. Unprocessed
     /// items and throttled requests are retried with exponential backoff and full jitter until
     /// the deadline; what is still not written then is reported as failed, never dropped.
-    pub async fn batch_write(&self, ops: Vec<WriteOp>) -> BatchOutcome {
-        let deadline = Instant::now() + self.write.deadline;
+    pub async fn batch_write(&self, ops: Vec<WriteOp>, limit: Option<Instant>) -> BatchOutcome {
+        let deadline = self.retry_deadline(limit);
         let mut chunks = Vec::with_capacity(ops.len().div_ceil(MAX_BATCH_SIZE));
         let mut ops = ops.into_iter().peekable();
         while ops.peek().is_some() {
@@ -222,14 +337,104 @@ impl Table {
             .await;
         let mut total = BatchOutcome::default();
         for outcome in outcomes {
-            total.done.extend(outcome.done);
-            total.failed.extend(outcome.failed);
-            total.requests += outcome.requests;
-            if outcome.cause.is_some() {
-                total.cause = outcome.cause;
-            }
+            total.absorb(outcome);
         }
         total
+    }
+
+    /// Writes `ops` with `TransactWriteItems`, each transaction carrying a check that the fence
+    /// still names this writer, so DynamoDB itself refuses every write once another writer has
+    /// taken the lease, even a request that was already on the wire. Transactions are cut at
+    /// 99 writes and about 3.5 MB; up to [`FENCE_SHARDS`] run at once, each on its own fence
+    /// row so they never conflict. Throttling and conflicts are retried until the deadline.
+    pub async fn transact_write(
+        &self,
+        ops: Vec<WriteOp>,
+        fence: &Fence,
+        limit: Option<Instant>,
+    ) -> BatchOutcome {
+        let deadline = self.retry_deadline(limit);
+        let queue = &Mutex::new(transaction_chunks(ops));
+        let workers = self.write.concurrency.clamp(1, FENCE_SHARDS);
+        let outcomes =
+            futures::future::join_all((0..workers).map(|shard| async move {
+                let mut outcome = BatchOutcome::default();
+                loop {
+                    let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
+                    let Some(chunk) = next else {
+                        return outcome;
+                    };
+                    let result = self.write_transaction(chunk, fence, shard, deadline).await;
+                    outcome.absorb(result);
+                }
+            }))
+            .await;
+        let mut total = BatchOutcome::default();
+        for outcome in outcomes {
+            total.absorb(outcome);
+        }
+        total
+    }
+
+    async fn write_transaction(
+        &self,
+        chunk: Vec<WriteOp>,
+        fence: &Fence,
+        shard: usize,
+        deadline: Instant,
+    ) -> BatchOutcome {
+        let mut outcome = BatchOutcome::default();
+        let mut actions = Vec::with_capacity(chunk.len() + 1);
+        let built = std::iter::once(fence.check(&self.name, shard))
+            .chain(chunk.iter().map(|op| op.transact_item(&self.name)))
+            .try_for_each(|action| action.map(|a| actions.push(a)));
+        if let Err(e) = built {
+            outcome.fail(chunk, format!("building a transaction: {e}"));
+            return outcome;
+        }
+        let mut attempt: u32 = 0;
+        loop {
+            if fence.is_lost() {
+                outcome.lease_lost = true;
+                outcome.fail(chunk, "another sync took the lease".to_string());
+                return outcome;
+            }
+            outcome.requests += 1;
+            let request = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(actions.clone()))
+                .send();
+            let result = match tokio::time::timeout_at(deadline, request).await {
+                Ok(result) => classify_transaction(result),
+                Err(_) => TransactionResult::Failed("the time budget ran out".to_string()),
+            };
+            let cause = match result {
+                TransactionResult::Written => {
+                    outcome.done.extend(chunk.into_iter().map(|op| op.item));
+                    return outcome;
+                }
+                TransactionResult::LeaseLost => {
+                    fence.mark_lost();
+                    outcome.lease_lost = true;
+                    outcome.fail(chunk, "another sync took the lease".to_string());
+                    return outcome;
+                }
+                TransactionResult::Failed(cause) => {
+                    outcome.fail(chunk, cause);
+                    return outcome;
+                }
+                TransactionResult::Retry(cause) => cause,
+            };
+            let delay = backoff(attempt);
+            if Instant::now() + delay > deadline {
+                outcome.fail(chunk, cause);
+                return outcome;
+            }
+            tracing::debug!(table = %self.name, attempt, "retrying a fenced transaction after {delay:?}: {cause}");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
     }
 
     async fn write_chunk(&self, chunk: Vec<WriteOp>, deadline: Instant) -> BatchOutcome {
@@ -306,6 +511,80 @@ impl Table {
             tokio::time::sleep(delay).await;
             attempt += 1;
         }
+    }
+}
+
+/// Splits writes into transactions of at most 99 writes and about 3.5 MB each.
+fn transaction_chunks(ops: Vec<WriteOp>) -> VecDeque<Vec<WriteOp>> {
+    let mut chunks = VecDeque::new();
+    let mut current: Vec<WriteOp> = Vec::new();
+    let mut bytes = 0;
+    for op in ops {
+        let full = current.len() == MAX_TRANSACTION_WRITES || bytes + op.size > MAX_TRANSACTION_BYTES;
+        if full && !current.is_empty() {
+            chunks.push_back(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += op.size;
+        current.push(op);
+    }
+    if !current.is_empty() {
+        chunks.push_back(current);
+    }
+    chunks
+}
+
+/// Reads the outcome of a fenced transaction. The fence check is action 0, so a failed
+/// condition there means the lease is gone; conflicts and throttling are worth retrying.
+fn classify_transaction<R: std::fmt::Debug>(
+    result: Result<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+        SdkError<TransactWriteItemsError, R>,
+    >,
+) -> TransactionResult {
+    let err = match result {
+        Ok(_) => return TransactionResult::Written,
+        Err(err) => err,
+    };
+    if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        err.as_service_error()
+    {
+        let reasons = cancelled.cancellation_reasons();
+        let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+        if code(0) == "ConditionalCheckFailed" {
+            return TransactionResult::LeaseLost;
+        }
+        let failing = reasons
+            .iter()
+            .filter_map(|r| r.code().filter(|c| *c != "None").map(|c| (c, r.message())))
+            .collect::<Vec<_>>();
+        let retry = failing.iter().any(|(c, _)| {
+            matches!(*c, "TransactionConflict" | "ThrottlingError")
+                || is_throttling_code(c)
+        });
+        let text = failing
+            .iter()
+            .map(|(c, m)| format!("{c}: {}", m.unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let text = format!("TransactionCanceledException ({text})");
+        return if retry || failing.is_empty() {
+            TransactionResult::Retry(text)
+        } else {
+            TransactionResult::Failed(text)
+        };
+    }
+    let (code, message) = describe_aws_error(&err);
+    let cause = format!("{code}: {message}");
+    if is_throttling_code(&code)
+        || matches!(
+            code.as_str(),
+            "TransactionInProgressException" | "TransactionConflictException"
+        )
+    {
+        TransactionResult::Retry(cause)
+    } else {
+        TransactionResult::Failed(cause)
     }
 }
 

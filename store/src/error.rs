@@ -41,6 +41,30 @@ pub enum StoreError {
         report: Box<ApplyReport>,
     },
 
+    /// Another sync took the lease over while this one was writing. DynamoDB refused this
+    /// sync's remaining writes; the other sync brings newer data.
+    #[error("another sync took over the sync lease on table \"{table}\" while this sync was writing (it was too slow to renew it, or was paused); this sync stopped, none of its remaining writes can land, and the other sync writes the newer data")]
+    LeaseLost {
+        /// The table name.
+        table: String,
+    },
+
+    /// Another sync held the lease for this sync's whole time budget.
+    #[error("another sync kept the sync lease on table \"{table}\" for this sync's whole time budget, so this one did not run (the running sync fetches the latest data anyway; a failed webhook is retried by LaunchDarkly)")]
+    LeaseBusy {
+        /// The table name.
+        table: String,
+    },
+
+    /// The time budget ran out.
+    #[error("the time budget ran out while {phase} on table \"{table}\"; nothing was deleted and the previous data stays readable: DynamoDB is slow or throttling (check the table's metrics), or raise the sync timeout")]
+    Deadline {
+        /// The table name.
+        table: String,
+        /// What the store was doing.
+        phase: &'static str,
+    },
+
     /// A stored row could not be read as a flag or segment.
     #[error("the item \"{}\" in \"{}\" of table \"{table}\" could not be read: {reason}; rewrite it with a LaunchDarkly sync", item.key, item.kind)]
     UnreadableItem {

@@ -77,6 +77,7 @@ mod bridge;
 mod builder;
 mod dynamo;
 mod error;
+mod lease;
 mod report;
 pub mod schema;
 mod sdk;
@@ -85,7 +86,8 @@ mod store;
 
 pub use builder::{load_default_config, DynamoDbStoreBuilder};
 pub use error::{describe_aws_error, StoreError};
+pub use lease::{Coverage, SyncCoordinator, SyncLease, Ticket, Turn};
 pub use report::{ApplyReport, ItemRef};
 pub use schema::Kind;
-pub use snapshot::Snapshot;
-pub use store::{BeforeUpsertHook, DynamoDbStore};
+pub use snapshot::{Compare, Snapshot};
+pub use store::{ApplyOptions, BeforeUpsertHook, DynamoDbStore};

@@ -39,7 +39,9 @@ impl std::fmt::Display for ItemRef {
 pub struct ApplyReport {
     /// Items written because they were new or their version differed.
     pub written: Vec<ItemRef>,
-    /// Items already stored at the same version: not written.
+    /// Items stored at the same version but with other content, rewritten (content compare).
+    pub repaired: Vec<ItemRef>,
+    /// Items already stored as the snapshot has them: not written.
     pub unchanged: usize,
     /// Stored items that were not in the snapshot and were deleted.
     pub deleted: Vec<ItemRef>,
@@ -51,13 +53,16 @@ pub struct ApplyReport {
     pub failed: Vec<ItemRef>,
     /// Whether the `$inited` marker was written by this apply (false when it already existed).
     pub marker_written: bool,
-    /// `BatchWriteItem` requests sent, retries of unprocessed items included.
+    /// `BatchWriteItem` (or, fenced, `TransactWriteItems`) requests sent, retries included.
     pub batch_requests: usize,
 }
 
 impl ApplyReport {
     /// Number of DynamoDB item writes (puts and deletes, the marker included).
     pub fn item_writes(&self) -> usize {
-        self.written.len() + self.deleted.len() + usize::from(self.marker_written)
+        self.written.len()
+            + self.repaired.len()
+            + self.deleted.len()
+            + usize::from(self.marker_written)
     }
 }

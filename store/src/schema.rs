@@ -24,6 +24,32 @@ pub const SEGMENTS_NAMESPACE: &str = "segments";
 /// Namespace and sort key of the "initialized" marker, before the prefix.
 pub const INITED_KEY: &str = "$inited";
 
+/// DynamoDB's limit on the size of a sort key value, in bytes of UTF-8.
+pub const MAX_SORT_KEY_BYTES: usize = 1024;
+
+/// Namespace of the rows that coordinate syncs (lease, fences, trigger tickets), before the
+/// prefix. No SDK reads it.
+pub const SYNC_NAMESPACE: &str = "$syncer-lease";
+/// Sort key of the lease row in [`SYNC_NAMESPACE`].
+pub const LEASE_KEY: &str = "lease";
+/// Sort key of the trigger ticket counter in [`SYNC_NAMESPACE`].
+pub const TICKETS_KEY: &str = "triggers";
+/// Sort key prefix of the fence rows in [`SYNC_NAMESPACE`] (`fence-0` .. `fence-7`).
+pub const FENCE_KEY_PREFIX: &str = "fence-";
+/// Number of fence rows: fenced writes run at most this many transactions at once, each
+/// checking its own fence row, so they never conflict with one another.
+pub const FENCE_SHARDS: usize = 8;
+/// The sync that holds the lease (S), on the lease and fence rows.
+pub const OWNER_ATTRIBUTE: &str = "owner";
+/// When the lease expires unless renewed, milliseconds since the Unix epoch (N).
+pub const EXPIRES_ATTRIBUTE: &str = "expiresAtMillis";
+/// Highest trigger ticket handed out (N), on the ticket row.
+pub const REQUESTED_ATTRIBUTE: &str = "requested";
+/// Highest ticket covered by a successful sync (N), on the lease row.
+pub const COVERED_ATTRIBUTE: &str = "covered";
+/// Highest ticket covered by a successful reconciling sync (N), on the lease row.
+pub const RECONCILED_ATTRIBUTE: &str = "reconciled";
+
 /// DynamoDB's hard limit is 400 KB per item; the official stores compare their estimate to this.
 pub const MAX_ITEM_SIZE: usize = 400_000;
 /// Overhead the official stores add to their item size estimate.
@@ -73,6 +99,7 @@ pub struct Namespaces {
     features: String,
     segments: String,
     inited: String,
+    sync: String,
 }
 
 impl Namespaces {
@@ -86,7 +113,13 @@ impl Namespaces {
             features: with_prefix(FEATURES_NAMESPACE),
             segments: with_prefix(SEGMENTS_NAMESPACE),
             inited: with_prefix(INITED_KEY),
+            sync: with_prefix(SYNC_NAMESPACE),
         }
+    }
+
+    /// Partition key of the rows that coordinate syncs.
+    pub fn sync(&self) -> &str {
+        &self.sync
     }
 
     /// Partition key value for `kind`.
@@ -136,6 +169,20 @@ pub fn item_attributes(
         AttributeValue::S(item.serialized_item.clone()),
     );
     attributes
+}
+
+/// Why DynamoDB cannot store `key` as a sort key, if it cannot: empty, or over 1024 bytes.
+pub fn unstorable_key_reason(key: &str) -> Option<String> {
+    if key.is_empty() {
+        Some("the key is empty, which DynamoDB cannot store as a sort key".to_string())
+    } else if key.len() > MAX_SORT_KEY_BYTES {
+        Some(format!(
+            "the key is {} bytes long; DynamoDB sort keys hold at most {MAX_SORT_KEY_BYTES}",
+            key.len()
+        ))
+    } else {
+        None
+    }
 }
 
 /// The official stores' size estimate: 100 + Σ (name length + value length), numbers counted
@@ -202,6 +249,21 @@ struct ItemHeader {
     version: Option<u64>,
 }
 
+impl ItemHeader {
+    fn is_deleted(&self) -> bool {
+        self.deleted.unwrap_or(false)
+    }
+}
+
+/// True when a stored `item` attribute is a tombstone in any official writer's shape: missing,
+/// JSON `null`, or an object whose top-level `deleted` is `true`.
+pub fn is_tombstone(json: Option<&str>) -> bool {
+    match json.map(str::trim) {
+        None | Some("null") => true,
+        Some(json) => serde_json::from_str::<ItemHeader>(json).is_ok_and(|h| h.is_deleted()),
+    }
+}
+
 /// Reads one stored row written by any official integration.
 ///
 /// `deleted` is true when `item` is missing, is JSON `null`, or is an object whose top-level
@@ -230,7 +292,7 @@ pub fn decode_item(
                 .map_err(|e| DecodeError::NotJsonObject(e.to_string()))?,
         ),
     };
-    let deleted = header.as_ref().is_none_or(|h| h.deleted.unwrap_or(false));
+    let deleted = header.as_ref().is_none_or(ItemHeader::is_deleted);
     let version = attribute_version
         .or_else(|| header.as_ref().and_then(|h| h.version))
         .ok_or(DecodeError::MissingVersion)?;
@@ -297,6 +359,17 @@ mod tests {
         assert_eq!(p.of(Kind::Flags), "testprefix:features");
         assert_eq!(p.of(Kind::Segments), "testprefix:segments");
         assert_eq!(p.inited(), "testprefix:$inited");
+        assert_eq!(p.sync(), "testprefix:$syncer-lease");
+        assert_eq!(none.sync(), "$syncer-lease");
+    }
+
+    #[test]
+    fn sort_key_limits() {
+        assert!(unstorable_key_reason("").is_some());
+        assert!(unstorable_key_reason(&"k".repeat(MAX_SORT_KEY_BYTES)).is_none());
+        assert!(unstorable_key_reason(&"k".repeat(MAX_SORT_KEY_BYTES + 1)).is_some());
+        // Bytes, not characters: 342 three-byte characters are 1026 bytes.
+        assert!(unstorable_key_reason(&"€".repeat(342)).is_some());
     }
 
     #[test]

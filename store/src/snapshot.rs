@@ -1,12 +1,13 @@
 //! A full data set to apply, and the plan that turns it into the fewest writes: only items that
-//! are new or whose version differs are put, stored items missing from the snapshot are deleted.
+//! are new or whose version (or, when reconciling, content) differs are put, stored items
+//! missing from the snapshot are deleted.
 
 use std::collections::{BTreeSet, HashMap};
 
 use launchdarkly_server_sdk::{AllData, SerializedItem};
 
 use crate::report::ItemRef;
-use crate::schema::{fits_in_item, Kind, Namespaces};
+use crate::schema::{fits_in_item, is_tombstone, Kind, Namespaces};
 
 /// A complete set of flags and segments, each as the SDK's serialized JSON, to make the table
 /// equal to.
@@ -85,17 +86,48 @@ impl From<AllData<SerializedItem, SerializedItem>> for Snapshot {
     }
 }
 
-/// What is stored now: for each key of a kind, its `version` attribute if it has a usable one.
-pub type StoredVersions = HashMap<String, Option<u64>>;
+/// What is stored now for one key: its `version` attribute if usable, and with
+/// [`Compare::Content`] its `item` JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredRow {
+    /// The `version` attribute, if it is a number.
+    pub version: Option<u64>,
+    /// The `item` attribute, when read (content comparison only).
+    pub item: Option<String>,
+}
+
+/// What is stored now, per key of one kind.
+pub type StoredRows = HashMap<String, StoredRow>;
+
+/// How a snapshot is compared with what is stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compare {
+    /// Equal versions mean equal items: the cheap diff (reads only keys and versions).
+    #[default]
+    Versions,
+    /// Items are compared by content too, so a row changed behind the writer at the same
+    /// version is rewritten (reads every stored item).
+    Content,
+}
+
+/// One item to write.
+pub struct Put<'a> {
+    /// Which item.
+    pub item: ItemRef,
+    /// What to write.
+    pub data: &'a SerializedItem,
+    /// True when the stored version was already right but the content was not.
+    pub repair: bool,
+}
 
 /// The writes that make the table equal to a snapshot.
 #[derive(Default)]
 pub struct Plan<'a> {
-    /// Items to put, per kind, in write order (segments first).
-    pub puts: Vec<(ItemRef, &'a SerializedItem)>,
+    /// Items to put, in write order (segments first, then flags; keys sorted).
+    pub puts: Vec<Put<'a>>,
     /// Stored items to delete.
     pub deletes: Vec<ItemRef>,
-    /// Items whose stored version equals the snapshot's.
+    /// Items already stored as the snapshot has them.
     pub unchanged: usize,
     /// Items too large for DynamoDB.
     pub oversize: Vec<ItemRef>,
@@ -106,10 +138,11 @@ pub struct Plan<'a> {
 /// Compares `snapshot` with what is stored.
 pub fn plan<'a>(
     snapshot: &'a Snapshot,
-    stored: &HashMap<Kind, StoredVersions>,
+    stored: &HashMap<Kind, StoredRows>,
     namespaces: &Namespaces,
+    compare: Compare,
 ) -> Plan<'a> {
-    let empty = StoredVersions::new();
+    let empty = StoredRows::new();
     let mut plan = Plan {
         preserved: snapshot.preserved.iter().cloned().collect(),
         ..Plan::default()
@@ -119,17 +152,26 @@ pub fn plan<'a>(
         let mut keys: Vec<&String> = snapshot.items(kind).keys().collect();
         keys.sort();
         for key in keys {
-            let item = &snapshot.items(kind)[key];
-            let reference = ItemRef::new(kind, key.clone());
-            if snapshot.preserved.contains(&reference) {
+            let data = &snapshot.items(kind)[key];
+            let item = ItemRef::new(kind, key.clone());
+            if snapshot.preserved.contains(&item) {
                 continue;
             }
-            if stored.get(key.as_str()) == Some(&Some(item.version)) {
+            let row = stored.get(key.as_str());
+            let same_version = row.is_some_and(|row| row.version == Some(data.version));
+            let same = same_version
+                && (compare == Compare::Versions
+                    || row.is_some_and(|row| same_content(row.item.as_deref(), data)));
+            if same {
                 plan.unchanged += 1;
-            } else if !fits_in_item(namespaces.of(kind), key, item) {
-                plan.oversize.push(reference);
+            } else if !fits_in_item(namespaces.of(kind), key, data) {
+                plan.oversize.push(item);
             } else {
-                plan.puts.push((reference, item));
+                plan.puts.push(Put {
+                    item,
+                    data,
+                    repair: same_version,
+                });
             }
         }
         let mut gone: Vec<ItemRef> = stored
@@ -142,6 +184,28 @@ pub fn plan<'a>(
         plan.deletes.extend(gone);
     }
     plan
+}
+
+/// True when the stored `item` says what `wanted` says: the same bytes, or the same JSON value
+/// (another writer may have spaced or ordered it differently). Tombstones match any stored
+/// tombstone, whatever shape its writer gave it.
+fn same_content(stored: Option<&str>, wanted: &SerializedItem) -> bool {
+    if wanted.deleted {
+        return is_tombstone(stored);
+    }
+    let Some(stored) = stored else {
+        return false;
+    };
+    if stored == wanted.serialized_item {
+        return true;
+    }
+    match (
+        serde_json::from_str::<serde_json::Value>(stored),
+        serde_json::from_str::<serde_json::Value>(&wanted.serialized_item),
+    ) {
+        (Ok(stored), Ok(wanted)) => stored == wanted,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -160,6 +224,20 @@ mod tests {
         items.iter().map(ToString::to_string).collect()
     }
 
+    fn rows<const N: usize>(rows: [(&str, Option<u64>); N]) -> StoredRows {
+        rows.into_iter()
+            .map(|(key, version)| {
+                (
+                    key.to_string(),
+                    StoredRow {
+                        version,
+                        item: None,
+                    },
+                )
+            })
+            .collect()
+    }
+
     #[test]
     fn diff_writes_only_new_and_changed_and_deletes_the_rest() {
         let mut snapshot = Snapshot::default();
@@ -172,21 +250,19 @@ mod tests {
         let stored = HashMap::from([
             (
                 Kind::Flags,
-                HashMap::from([
-                    ("same".to_string(), Some(2)),
-                    ("newer".to_string(), Some(4)),
-                    ("older".to_string(), Some(3)),
-                    ("no-version".to_string(), None),
-                    ("gone".to_string(), Some(9)),
+                rows([
+                    ("same", Some(2)),
+                    ("newer", Some(4)),
+                    ("older", Some(3)),
+                    ("no-version", None),
+                    ("gone", Some(9)),
                 ]),
             ),
-            (
-                Kind::Segments,
-                HashMap::from([("old-seg".to_string(), Some(1))]),
-            ),
+            (Kind::Segments, rows([("old-seg", Some(1))])),
         ]);
-        let plan = plan(&snapshot, &stored, &Namespaces::new(None));
-        let puts: Vec<String> = plan.puts.iter().map(|(r, _)| r.to_string()).collect();
+        let plan = plan(&snapshot, &stored, &Namespaces::new(None), Compare::Versions);
+        let puts: Vec<String> = plan.puts.iter().map(|p| p.item.to_string()).collect();
+        assert!(plan.puts.iter().all(|p| !p.repair));
         assert_eq!(
             puts,
             [
@@ -211,13 +287,18 @@ mod tests {
         snapshot.preserve(Kind::Flags, "bad-unlisted");
         let stored = HashMap::from([(
             Kind::Flags,
-            HashMap::from([
-                ("huge".to_string(), Some(1)),
-                ("bad-but-listed".to_string(), Some(1)),
-                ("bad-unlisted".to_string(), Some(1)),
+            rows([
+                ("huge", Some(1)),
+                ("bad-but-listed", Some(1)),
+                ("bad-unlisted", Some(1)),
             ]),
         )]);
-        let plan = plan(&snapshot, &stored, &Namespaces::new(Some("p")));
+        let plan = plan(
+            &snapshot,
+            &stored,
+            &Namespaces::new(Some("p")),
+            Compare::Content,
+        );
         assert!(plan.puts.is_empty());
         assert!(plan.deletes.is_empty());
         assert_eq!(keys(&plan.oversize), ["features/huge"]);
@@ -225,5 +306,57 @@ mod tests {
             keys(&plan.preserved),
             ["features/bad-but-listed", "features/bad-unlisted"]
         );
+    }
+
+    #[test]
+    fn content_compare_rewrites_same_version_drift_only() {
+        let live = |json: &str| SerializedItem {
+            version: 3,
+            deleted: false,
+            serialized_item: json.to_string(),
+        };
+        let mut snapshot = Snapshot::default();
+        snapshot.insert(Kind::Flags, "same-bytes", live(r#"{"key":"a","on":true}"#));
+        snapshot.insert(Kind::Flags, "respaced", live(r#"{"key":"b","on":true}"#));
+        snapshot.insert(Kind::Flags, "edited", live(r#"{"key":"c","on":true}"#));
+        snapshot.insert(Kind::Flags, "tombstoned", live(r#"{"key":"d","on":true}"#));
+        snapshot.insert(
+            Kind::Flags,
+            "deleted",
+            SerializedItem {
+                version: 3,
+                deleted: true,
+                serialized_item: crate::schema::tombstone_json(3),
+            },
+        );
+        let row = |item: Option<&str>| StoredRow {
+            version: Some(3),
+            item: item.map(str::to_string),
+        };
+        let stored = HashMap::from([(
+            Kind::Flags,
+            HashMap::from([
+                ("same-bytes".to_string(), row(Some(r#"{"key":"a","on":true}"#))),
+                ("respaced".to_string(), row(Some(r#"{ "on": true, "key": "b" }"#))),
+                ("edited".to_string(), row(Some(r#"{"key":"c","on":false}"#))),
+                ("tombstoned".to_string(), row(Some("null"))),
+                ("deleted".to_string(), row(None)),
+            ]),
+        )]);
+        let namespaces = Namespaces::new(None);
+        let by_version = plan(&snapshot, &stored, &namespaces, Compare::Versions);
+        assert!(by_version.puts.is_empty());
+        assert_eq!(by_version.unchanged, 5);
+
+        let by_content = plan(&snapshot, &stored, &namespaces, Compare::Content);
+        let repaired: Vec<String> = by_content
+            .puts
+            .iter()
+            .filter(|p| p.repair)
+            .map(|p| p.item.to_string())
+            .collect();
+        assert_eq!(repaired, ["features/edited", "features/tombstoned"]);
+        assert_eq!(by_content.puts.len(), 2);
+        assert_eq!(by_content.unchanged, 3);
     }
 }

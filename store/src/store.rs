@@ -8,14 +8,18 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::Client;
 use launchdarkly_server_sdk::{Flag, Segment, SerializedItem};
 
+use aws_sdk_dynamodb::types::AttributeValue;
+use tokio::time::Instant;
+
 use crate::dynamo::{Table, WriteOp, WriteSettings};
 use crate::error::StoreError;
+use crate::lease::{SyncCoordinator, SyncLease};
 use crate::report::{ApplyReport, ItemRef};
 use crate::schema::{
     self, decode_item, item_attributes, key_attributes, marker_attributes, stored_version, Kind,
     Namespaces,
 };
-use crate::snapshot::{plan, Snapshot, StoredVersions};
+use crate::snapshot::{plan, Compare, Snapshot, StoredRow, StoredRows};
 
 /// Called by [`DynamoDbStore::upsert`] between its decision to write and the write itself, so
 /// tests can make another writer race with it (the official stores' "concurrent modification"
@@ -125,7 +129,7 @@ impl DynamoDbStore {
                 }
                 Err(reason) => {
                     let key = match row.get(schema::SORT_KEY) {
-                        Some(aws_sdk_dynamodb::types::AttributeValue::S(key)) => key.as_str(),
+                        Some(AttributeValue::S(key)) => key.as_str(),
                         _ => "<no key>",
                     };
                     tracing::error!(
@@ -170,24 +174,53 @@ impl DynamoDbStore {
             .is_some())
     }
 
+    /// Makes the table equal to `snapshot` with the fewest writes: [`Self::apply`] with the
+    /// default options (version diff, unfenced, the store's write deadline).
+    pub async fn apply_snapshot(&self, snapshot: &Snapshot) -> Result<ApplyReport, StoreError> {
+        self.apply(snapshot, ApplyOptions::default()).await
+    }
+
+    /// Hands out tickets and the lease that serialize sync jobs writing this table and prefix.
+    /// `lease_period` is how long a lease lasts without renewal (its holder renews it every
+    /// third of that), so a holder that dies blocks others for at most that long.
+    pub fn coordinator(&self, lease_period: std::time::Duration) -> SyncCoordinator {
+        SyncCoordinator::new(
+            self.table().clone(),
+            self.namespaces().sync().to_string(),
+            lease_period,
+        )
+    }
+
     /// Makes the table equal to `snapshot` with the fewest writes.
     ///
-    /// Reads the stored `(key, version)` of both kinds with a projection, puts only items that
-    /// are new or whose version differs (segments first), then deletes stored items that are not
-    /// in the snapshot, then writes the `$inited` marker if it is missing. Each phase starts only
-    /// when the one before it fully succeeded, so a failure never deletes anything nor marks an
-    /// incomplete table as initialized. Oversize items are skipped with one ERROR line each and
-    /// their stored rows kept; items marked [`Snapshot::preserve`] are left as stored.
+    /// Reads what is stored (keys and versions, or whole items with [`Compare::Content`]),
+    /// puts only items that are new or differ (segments first), then deletes stored items that
+    /// are not in the snapshot, then writes the `$inited` marker if it is missing. Each phase
+    /// starts only when the one before it fully succeeded, so a failure never deletes anything
+    /// nor marks an incomplete table as initialized. Oversize items are skipped with one ERROR
+    /// line each and their stored rows kept; items marked [`Snapshot::preserve`] are left as
+    /// stored. With a lease ([`ApplyOptions::fenced_by`]) every write is refused by DynamoDB
+    /// once another sync has taken the lease over; with a deadline every phase stops at it.
     ///
     /// Applying the same snapshot twice costs no writes the second time.
-    pub async fn apply_snapshot(&self, snapshot: &Snapshot) -> Result<ApplyReport, StoreError> {
-        let (flags, segments, initialized) = futures::try_join!(
-            self.stored_versions(Kind::Flags),
-            self.stored_versions(Kind::Segments),
-            self.is_initialized(),
-        )?;
+    pub async fn apply(
+        &self,
+        snapshot: &Snapshot,
+        options: ApplyOptions<'_>,
+    ) -> Result<ApplyReport, StoreError> {
+        let versions_only = options.compare == Compare::Versions;
+        let reads = async {
+            futures::try_join!(
+                self.stored_rows(Kind::Flags, versions_only),
+                self.stored_rows(Kind::Segments, versions_only),
+                self.is_initialized(),
+            )
+        };
+        let (flags, segments, initialized) = self
+            .within(options.deadline, "reading what the table holds", reads)
+            .await??;
         let stored = HashMap::from([(Kind::Flags, flags), (Kind::Segments, segments)]);
-        let plan = plan(snapshot, &stored, self.namespaces());
+        let plan = plan(snapshot, &stored, self.namespaces(), options.compare);
 
         let mut report = ApplyReport {
             unchanged: plan.unchanged,
@@ -203,15 +236,23 @@ impl DynamoDbStore {
             let puts = plan
                 .puts
                 .iter()
-                .filter(|(reference, _)| reference.kind == kind)
-                .map(|(reference, item)| {
-                    let attributes =
-                        item_attributes(self.namespaces().of(kind), &reference.key, item);
-                    WriteOp::put(reference.clone(), attributes)
+                .filter(|put| put.item.kind == kind)
+                .map(|put| {
+                    let namespace = self.namespaces().of(kind);
+                    let size = schema::estimated_item_size(namespace, &put.item.key, put.data);
+                    let attributes = item_attributes(namespace, &put.item.key, put.data);
+                    WriteOp::put(put.item.clone(), attributes, size)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            self.write_phase(puts, &mut report, |report| &mut report.written)
-                .await?;
+            let done = self.write_phase(puts, &options, &mut report).await?;
+            for item in done {
+                let repaired = plan.puts.iter().any(|put| put.repair && put.item == item);
+                if repaired {
+                    report.repaired.push(item);
+                } else {
+                    report.written.push(item);
+                }
+            }
         }
         // Flags first, so no stored flag is left pointing at a deleted segment.
         for kind in [Kind::Flags, Kind::Segments] {
@@ -226,46 +267,108 @@ impl DynamoDbStore {
                     )
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            self.write_phase(deletes, &mut report, |report| &mut report.deleted)
-                .await?;
+            let done = self.write_phase(deletes, &options, &mut report).await?;
+            report.deleted.extend(done);
         }
         if !initialized {
-            self.table()
-                .put(marker_attributes(self.namespaces()))
-                .await?;
+            self.write_marker(&options, &mut report).await?;
             report.marker_written = true;
         }
+        report.written.sort();
+        report.repaired.sort();
+        report.deleted.sort();
         Ok(report)
     }
 
-    async fn stored_versions(&self, kind: Kind) -> Result<StoredVersions, StoreError> {
-        let rows = self.table().query(self.namespaces().of(kind), true).await?;
+    async fn write_marker(
+        &self,
+        options: &ApplyOptions<'_>,
+        report: &mut ApplyReport,
+    ) -> Result<(), StoreError> {
+        if options.fence.is_none() {
+            let put = self.table().put(marker_attributes(self.namespaces()));
+            return self
+                .within(options.deadline, "writing the $inited marker", put)
+                .await?;
+        }
+        let marker = self.namespaces().inited();
+        let op = WriteOp::put(
+            ItemRef::new(Kind::Flags, marker),
+            marker_attributes(self.namespaces()),
+            0,
+        )?;
+        self.write_phase(vec![op], options, report).await.map(drop)
+    }
+
+    /// Runs `work` until `deadline`, if there is one.
+    async fn within<T>(
+        &self,
+        deadline: Option<Instant>,
+        phase: &'static str,
+        work: impl Future<Output = T>,
+    ) -> Result<T, StoreError> {
+        match deadline {
+            None => Ok(work.await),
+            Some(deadline) => tokio::time::timeout_at(deadline, work)
+                .await
+                .map_err(|_| StoreError::Deadline {
+                    table: self.table_name().to_string(),
+                    phase,
+                }),
+        }
+    }
+
+    async fn stored_rows(&self, kind: Kind, versions_only: bool) -> Result<StoredRows, StoreError> {
+        let rows = self
+            .table()
+            .query(self.namespaces().of(kind), versions_only)
+            .await?;
         Ok(rows
             .iter()
             .filter_map(|row| match row.get(schema::SORT_KEY) {
-                Some(aws_sdk_dynamodb::types::AttributeValue::S(key)) => {
-                    Some((key.clone(), stored_version(row)))
-                }
+                Some(AttributeValue::S(key)) => Some((
+                    key.clone(),
+                    StoredRow {
+                        version: stored_version(row),
+                        item: match row.get(schema::ITEM_JSON_ATTRIBUTE) {
+                            Some(AttributeValue::S(item)) => Some(item.clone()),
+                            _ => None,
+                        },
+                    },
+                )),
                 _ => None,
             })
             .collect())
     }
 
+    /// Writes one phase, fenced or not; returns the items written (sorted) or fails naming
+    /// those that were not.
     async fn write_phase(
         &self,
         ops: Vec<WriteOp>,
+        options: &ApplyOptions<'_>,
         report: &mut ApplyReport,
-        done: fn(&mut ApplyReport) -> &mut Vec<ItemRef>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<ItemRef>, StoreError> {
         if ops.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let mut outcome = self.table().batch_write(ops).await;
+        let mut outcome = match options.fence {
+            Some(lease) => {
+                self.table()
+                    .transact_write(ops, lease.fence(), options.deadline)
+                    .await
+            }
+            None => self.table().batch_write(ops, options.deadline).await,
+        };
         report.batch_requests += outcome.requests;
         outcome.done.sort();
-        done(report).extend(outcome.done);
         if outcome.failed.is_empty() {
-            return Ok(());
+            return Ok(outcome.done);
+        }
+        if outcome.lease_lost {
+            return Err(StoreError::LeaseLost {
+                table: self.table_name().to_string(),
+            });
         }
         outcome.failed.sort();
         report.failed = outcome.failed.clone();
@@ -275,6 +378,43 @@ impl DynamoDbStore {
             cause: outcome.cause.unwrap_or_else(|| "unknown".to_string()),
             report: Box::new(report.clone()),
         })
+    }
+}
+
+/// How [`DynamoDbStore::apply`] compares, fences and bounds its work.
+///
+/// ```
+/// use launchdarkly_dynamo_store::{ApplyOptions, Compare};
+///
+/// let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+/// let options = ApplyOptions::default().compare(Compare::Content).deadline(deadline);
+/// # let _ = options;
+/// ```
+#[derive(Clone, Copy, Default)]
+pub struct ApplyOptions<'a> {
+    fence: Option<&'a SyncLease>,
+    deadline: Option<Instant>,
+    compare: Compare,
+}
+
+impl<'a> ApplyOptions<'a> {
+    /// Every write carries a check that `lease` still holds the table: DynamoDB refuses it
+    /// once another sync has taken the lease, even if the request was already sent.
+    pub fn fenced_by(mut self, lease: &'a SyncLease) -> Self {
+        self.fence = Some(lease);
+        self
+    }
+
+    /// No phase (reads, puts, deletes, marker) runs past `deadline`.
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// How stored items are compared with the snapshot.
+    pub fn compare(mut self, compare: Compare) -> Self {
+        self.compare = compare;
+        self
     }
 }
 

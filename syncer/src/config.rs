@@ -68,6 +68,16 @@ pub struct Settings {
     /// Timeout of one HTTP request to LaunchDarkly (connecting is capped at 5 s).
     #[arg(long, env = "LAUNCHDARKLY_HTTP_TIMEOUT_SECONDS", default_value_t = 20)]
     pub http_timeout_seconds: u64,
+
+    /// How long the sync lease lasts without renewal (its holder renews it every third of
+    /// that): the longest a sync that died (killed, timed out) blocks the next one. At least 2.
+    #[arg(long, env = "LAUNCHDARKLY_LEASE_SECONDS", default_value_t = 10)]
+    pub lease_seconds: u64,
+
+    /// Largest LaunchDarkly response accepted, in MiB; a larger one fails the sync instead of
+    /// exhausting the function's memory (give the function about 6x this much memory).
+    #[arg(long, env = "LAUNCHDARKLY_MAX_RESPONSE_MB", default_value_t = 32)]
+    pub max_response_mb: u64,
 }
 
 /// Validated settings.
@@ -81,6 +91,8 @@ pub struct Config {
     pub secrets_ttl: Duration,
     pub sync_timeout: Duration,
     pub http_timeout: Duration,
+    pub lease_period: Duration,
+    pub max_response_bytes: u64,
 }
 
 impl Settings {
@@ -111,6 +123,22 @@ impl Settings {
                 "timeouts must be at least 1 second".to_string(),
             ));
         }
+        if Duration::from_secs(self.lease_seconds) < crate::sync::MIN_LEASE_PERIOD {
+            return Err(ConfigError::Invalid(
+                "LAUNCHDARKLY_LEASE_SECONDS",
+                format!(
+                    "{} is too short: use at least {} seconds",
+                    self.lease_seconds,
+                    crate::sync::MIN_LEASE_PERIOD.as_secs()
+                ),
+            ));
+        }
+        if self.max_response_mb == 0 {
+            return Err(ConfigError::Invalid(
+                "LAUNCHDARKLY_MAX_RESPONSE_MB",
+                "must be at least 1".to_string(),
+            ));
+        }
         Ok(Config {
             table,
             prefix,
@@ -120,6 +148,8 @@ impl Settings {
             secrets_ttl: Duration::from_secs(self.secrets_ttl_seconds),
             sync_timeout: Duration::from_secs(self.sync_timeout_seconds),
             http_timeout: Duration::from_secs(self.http_timeout_seconds),
+            lease_period: Duration::from_secs(self.lease_seconds),
+            max_response_bytes: self.max_response_mb.saturating_mul(1024 * 1024),
         })
     }
 }
@@ -139,6 +169,8 @@ mod tests {
             secrets_ttl_seconds: 300,
             sync_timeout_seconds: 60,
             http_timeout_seconds: 20,
+            lease_seconds: 10,
+            max_response_mb: 32,
             ..Settings::default()
         }
     }
@@ -169,7 +201,21 @@ mod tests {
 
     #[test]
     fn each_problem_names_the_variable() {
-        let cases: [(Settings, &str); 6] = [
+        let cases: [(Settings, &str); 8] = [
+            (
+                Settings {
+                    lease_seconds: 1,
+                    ..settings()
+                },
+                "LAUNCHDARKLY_LEASE_SECONDS is invalid",
+            ),
+            (
+                Settings {
+                    max_response_mb: 0,
+                    ..settings()
+                },
+                "LAUNCHDARKLY_MAX_RESPONSE_MB is invalid",
+            ),
             (
                 Settings {
                     target: table(None),

@@ -52,14 +52,20 @@ async fn run_sync(
                 skipped = summary.skipped.len(),
                 not_modified = summary.not_modified,
                 ms = summary.ms,
-                "sync done: {} flags, {} segments; {} written, {} unchanged, {} deleted, {} skipped",
+                repaired = summary.repaired,
+                covered = summary.covered,
+                "sync {}: {} flags, {} segments; {} written, {} repaired, {} unchanged, {} deleted, {} skipped{}",
+                summary.status,
                 summary.flags,
                 summary.segments,
                 summary.written,
+                summary.repaired,
                 summary.unchanged,
                 summary.deleted,
-                summary.skipped.len()
+                summary.skipped.len(),
+                if summary.covered { " (covered by another sync that fetched after this trigger)" } else { "" }
             );
+
             Ok(summary)
         }
         Err(err) => {
@@ -130,7 +136,7 @@ async fn handle_webhook(syncer: &Syncer, request: HttpRequest, deadline: Instant
                 tracing::warn!("webhook refused with 401, no sync run: {err}; check that the secret in LaunchDarkly matches the webhook secret parameter");
                 return response(
                     401,
-                    json!({"status": "error", "error": format!("invalid webhook signature: {err}")}),
+                    json!({"status": "error", "error": "invalid webhook signature"}),
                 );
             }
         }
@@ -139,27 +145,38 @@ async fn handle_webhook(syncer: &Syncer, request: HttpRequest, deadline: Instant
             tracing::error!(
                 "webhook not processed: {err}; check the IAM permission ssm:GetParameter on it"
             );
-            return response(
-                500,
-                json!({"status": "error", "error": "could not read the webhook secret"}),
-            );
+            return response(500, json!({"status": "error", "error": INTERNAL_ERROR}));
         }
     }
     // The body is an audit entry, possibly out of order: it is never applied as data. Every
     // webhook triggers a full fetch. API Gateway gives up on an integration after 29 s, so
     // answer before that (LaunchDarkly retries a failed delivery; the schedule catches up).
     let deadline = deadline.min(Instant::now() + API_GATEWAY_BUDGET);
+    // The caller is on the internet: counts only. Item keys, AWS errors and parameter names go
+    // to the log line `run_sync` writes.
     match run_sync(syncer, Trigger::Webhook, deadline).await {
-        Ok(summary) => response(200, to_json(&summary)),
-        Err(err) => {
-            let status = match err {
-                SyncError::Fetch(_) | SyncError::Lease(_) => 503,
-                _ => 500,
-            };
-            response(status, json!({"status": "error", "error": err.to_string()}))
-        }
+        Ok(summary) => response(
+            200,
+            json!({
+                "status": summary.status,
+                "written": summary.written,
+                "deleted": summary.deleted,
+                "unchanged": summary.unchanged,
+                "skipped": summary.skipped.len(),
+                "notModified": summary.not_modified,
+                "covered": summary.covered,
+            }),
+        ),
+        Err(err) if err.is_transient() => response(
+            503,
+            json!({"status": "error", "error": "the sync did not complete; it will be retried"}),
+        ),
+        Err(_) => response(500, json!({"status": "error", "error": INTERNAL_ERROR})),
     }
 }
+
+/// What a webhook caller learns of a failure; the details are in the function's log.
+const INTERNAL_ERROR: &str = "the sync failed; see the function's log";
 
 fn to_json(summary: &crate::sync::Summary) -> Value {
     serde_json::to_value(summary)

@@ -14,6 +14,10 @@ use crate::secrets::Secret;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const RETRY_BASE: Duration = Duration::from_millis(250);
 const RETRY_CAP: Duration = Duration::from_secs(5);
+/// A `Retry-After` longer than this is not honoured as given: the sync has a budget to keep.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(10);
+/// Connection failures (refused, DNS) rarely heal within a sync: give up after this many.
+const CONNECT_ATTEMPTS: u32 = 2;
 
 /// What a fetch got.
 #[derive(Debug)]
@@ -37,25 +41,42 @@ pub enum FetchError {
     },
     #[error("LaunchDarkly was still failing after {attempts} attempt(s) within the time budget; last error: {last}")]
     GaveUp { attempts: u32, last: String },
+    #[error("could not connect to LaunchDarkly at {base_uri} after {attempts} attempts ({reason}): check LAUNCHDARKLY_BASE_URI and that the function can reach it (VPC, NAT, DNS)")]
+    Unreachable {
+        base_uri: String,
+        attempts: u32,
+        reason: String,
+    },
+    #[error("the LaunchDarkly response is larger than {limit_mb} MiB (LAUNCHDARKLY_MAX_RESPONSE_MB); nothing was written: raise the limit and the function's memory together")]
+    TooLarge { limit_mb: u64 },
 }
 
 /// Fetches all flags and segments.
 #[derive(Clone)]
 pub struct LaunchDarklyClient {
     http: reqwest::Client,
+    base_uri: String,
     url: String,
     request_timeout: Duration,
+    max_body: u64,
 }
 
 impl LaunchDarklyClient {
-    pub fn new(base_uri: &str, request_timeout: Duration) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        base_uri: &str,
+        request_timeout: Duration,
+        max_body: u64,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .build()?;
+        let base_uri = base_uri.trim_end_matches('/').to_string();
         Ok(Self {
             http,
-            url: format!("{}/sdk/latest-all", base_uri.trim_end_matches('/')),
+            url: format!("{base_uri}/sdk/latest-all"),
+            base_uri,
             request_timeout,
+            max_body,
         })
     }
 
@@ -65,7 +86,8 @@ impl LaunchDarklyClient {
     }
 
     /// Fetches, retrying 429, 5xx, timeouts, network errors and cut-off bodies with backoff
-    /// until `deadline`. 401/403 and other 4xx fail at once.
+    /// until `deadline`. 401/403 and other 4xx fail at once; a host that refuses connections
+    /// or does not resolve fails after two tries.
     pub async fn fetch_all(
         &self,
         sdk_key: &Secret,
@@ -73,6 +95,7 @@ impl LaunchDarklyClient {
         deadline: Instant,
     ) -> Result<Fetched, FetchError> {
         let mut attempt: u32 = 0;
+        let mut connect_failures: u32 = 0;
         loop {
             attempt += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -82,6 +105,17 @@ impl LaunchDarklyClient {
             {
                 Ok(fetched) => return Ok(fetched),
                 Err(Attempt::Fatal(err)) => return Err(err),
+                Err(Attempt::Unreachable(reason)) => {
+                    connect_failures += 1;
+                    if connect_failures >= CONNECT_ATTEMPTS {
+                        return Err(FetchError::Unreachable {
+                            base_uri: self.base_uri.clone(),
+                            attempts: connect_failures,
+                            reason,
+                        });
+                    }
+                    (None, reason)
+                }
                 Err(Attempt::Retry {
                     retry_after,
                     reason,
@@ -93,6 +127,7 @@ impl LaunchDarklyClient {
             let jitter = rand::rng().random_range(0..=ceiling.as_millis() as u64);
             let delay = retry_after
                 .unwrap_or(Duration::ZERO)
+                .min(RETRY_AFTER_CAP)
                 .max(Duration::from_millis(jitter));
             if Instant::now() + delay + Duration::from_millis(100) >= deadline {
                 return Err(FetchError::GaveUp {
@@ -128,10 +163,13 @@ impl LaunchDarklyClient {
         if let Some(etag) = etag {
             request = request.header(IF_NONE_MATCH, etag);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| Attempt::retry(describe(&e)))?;
+        let response = request.send().await.map_err(|e| {
+            if e.is_connect() {
+                Attempt::Unreachable(describe(&e))
+            } else {
+                Attempt::retry(describe(&e))
+            }
+        })?;
         let status = response.status();
         match status {
             StatusCode::NOT_MODIFIED => Ok(Fetched::NotModified),
@@ -144,10 +182,7 @@ impl LaunchDarklyClient {
                     .get(ETAG)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                // A body cut off mid-transfer is an error here (length or chunking mismatch).
-                let body = response.bytes().await.map_err(|e| {
-                    Attempt::retry(format!("the response body was cut off: {}", describe(&e)))
-                })?;
+                let body = self.read_body(response).await?;
                 Ok(Fetched::Data { body, etag })
             }
             s if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
@@ -174,8 +209,43 @@ impl LaunchDarklyClient {
     }
 }
 
+impl LaunchDarklyClient {
+    /// Reads the body up to the size limit. A body cut off mid-transfer is an error here
+    /// (length or chunking mismatch), retried like any transient failure.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes, Attempt> {
+        let too_large = || {
+            Attempt::Fatal(FetchError::TooLarge {
+                limit_mb: self.max_body / (1024 * 1024),
+            })
+        };
+        if response.content_length().is_some_and(|n| n > self.max_body) {
+            return Err(too_large());
+        }
+        let mut body = bytes::BytesMut::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if (body.len() + chunk.len()) as u64 > self.max_body {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(body.freeze()),
+                Err(e) => {
+                    return Err(Attempt::retry(format!(
+                        "the response body was cut off: {}",
+                        describe(&e)
+                    )))
+                }
+            }
+        }
+    }
+}
+
 enum Attempt {
     Fatal(FetchError),
+    /// The connection could not be made (refused, DNS failure, connect timeout).
+    Unreachable(String),
     Retry {
         retry_after: Option<Duration>,
         reason: String,

@@ -4,7 +4,6 @@
 pub mod config;
 pub mod handler;
 pub mod launchdarkly;
-pub mod lease;
 pub use ld_dynamo_common::secrets;
 pub mod sync;
 pub mod validate;

@@ -7,6 +7,9 @@ use serde_json::Value;
 use syncer::{handle, Cli, Command, Syncer, Trigger};
 use tokio::time::Instant;
 
+/// Exit status of `syncer sync` when the sync ran but skipped items (1: failed, 2: bad settings).
+const EXIT_PARTIAL: u8 = 3;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let in_lambda = ld_dynamo_common::in_lambda();
@@ -24,6 +27,10 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let aws = launchdarkly_dynamo_store::load_default_config().await;
+    if let Err(err) = ld_dynamo_common::require_region(&aws) {
+        tracing::error!("{err}");
+        return ExitCode::from(2);
+    }
     let syncer = match Syncer::new(config, &aws).await {
         Ok(syncer) => syncer,
         Err(err) => {
@@ -59,7 +66,15 @@ async fn main() -> ExitCode {
     {
         Ok(summary) => {
             print_line(&serde_json::to_string(&summary).unwrap_or_default());
-            ExitCode::SUCCESS
+            if summary.is_partial() {
+                tracing::warn!(
+                    "sync partial: {} item(s) skipped and their stored rows kept (see the lines above)",
+                    summary.skipped.len()
+                );
+                ExitCode::from(EXIT_PARTIAL)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(err) => {
             tracing::error!("sync failed, the table was left as it was: {err}");
