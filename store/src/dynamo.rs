@@ -356,19 +356,18 @@ impl Table {
         let deadline = self.retry_deadline(limit);
         let queue = &Mutex::new(transaction_chunks(ops));
         let workers = self.write.concurrency.clamp(1, FENCE_SHARDS);
-        let outcomes =
-            futures::future::join_all((0..workers).map(|shard| async move {
-                let mut outcome = BatchOutcome::default();
-                loop {
-                    let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
-                    let Some(chunk) = next else {
-                        return outcome;
-                    };
-                    let result = self.write_transaction(chunk, fence, shard, deadline).await;
-                    outcome.absorb(result);
-                }
-            }))
-            .await;
+        let outcomes = futures::future::join_all((0..workers).map(|shard| async move {
+            let mut outcome = BatchOutcome::default();
+            loop {
+                let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
+                let Some(chunk) = next else {
+                    return outcome;
+                };
+                let result = self.write_transaction(chunk, fence, shard, deadline).await;
+                outcome.absorb(result);
+            }
+        }))
+        .await;
         let mut total = BatchOutcome::default();
         for outcome in outcomes {
             total.absorb(outcome);
@@ -520,7 +519,8 @@ fn transaction_chunks(ops: Vec<WriteOp>) -> VecDeque<Vec<WriteOp>> {
     let mut current: Vec<WriteOp> = Vec::new();
     let mut bytes = 0;
     for op in ops {
-        let full = current.len() == MAX_TRANSACTION_WRITES || bytes + op.size > MAX_TRANSACTION_BYTES;
+        let full =
+            current.len() == MAX_TRANSACTION_WRITES || bytes + op.size > MAX_TRANSACTION_BYTES;
         if full && !current.is_empty() {
             chunks.push_back(std::mem::take(&mut current));
             bytes = 0;
@@ -559,8 +559,7 @@ fn classify_transaction<R: std::fmt::Debug>(
             .filter_map(|r| r.code().filter(|c| *c != "None").map(|c| (c, r.message())))
             .collect::<Vec<_>>();
         let retry = failing.iter().any(|(c, _)| {
-            matches!(*c, "TransactionConflict" | "ThrottlingError")
-                || is_throttling_code(c)
+            matches!(*c, "TransactionConflict" | "ThrottlingError") || is_throttling_code(c)
         });
         let text = failing
             .iter()

@@ -25,8 +25,8 @@ use tokio::time::Instant;
 use crate::dynamo::{Fence, Table};
 use crate::error::StoreError;
 use crate::schema::{
-    key_attributes, COVERED_ATTRIBUTE, EXPIRES_ATTRIBUTE, FENCE_SHARDS, LEASE_KEY,
-    OWNER_ATTRIBUTE, RECONCILED_ATTRIBUTE, REQUESTED_ATTRIBUTE, TICKETS_KEY,
+    key_attributes, COVERED_ATTRIBUTE, EXPIRES_ATTRIBUTE, FENCE_SHARDS, LEASE_KEY, OWNER_ATTRIBUTE,
+    RECONCILED_ATTRIBUTE, REQUESTED_ATTRIBUTE, TICKETS_KEY,
 };
 
 /// What a trigger needs from the sync that answers it.
@@ -187,7 +187,11 @@ impl SyncCoordinator {
 
     /// Step 2: every fence row names the new owner, so no write of an earlier holder can land
     /// from now on. Only then does the holder read what to cover and start working.
-    async fn fence(&self, owner: String, deadline: Instant) -> Result<Option<SyncLease>, StoreError> {
+    async fn fence(
+        &self,
+        owner: String,
+        deadline: Instant,
+    ) -> Result<Option<SyncLease>, StoreError> {
         let mut actions = Vec::with_capacity(FENCE_SHARDS + 1);
         let check = ConditionCheck::builder()
             .table_name(self.table.name())
@@ -228,7 +232,11 @@ impl SyncCoordinator {
                     _ => None,
                 });
             let Some(cancelled) = cancelled else {
-                return Err(StoreError::dynamo("TransactWriteItems", self.table.name(), err));
+                return Err(StoreError::dynamo(
+                    "TransactWriteItems",
+                    self.table.name(),
+                    err,
+                ));
             };
             let lost = cancelled
                 .cancellation_reasons()
@@ -239,9 +247,15 @@ impl SyncCoordinator {
                 return Ok(None);
             }
             attempt += 1;
-            let delay = Duration::from_millis(rand::rng().random_range(10..=50 * u64::from(attempt.min(10))));
+            let delay = Duration::from_millis(
+                rand::rng().random_range(10..=50 * u64::from(attempt.min(10))),
+            );
             if Instant::now() + delay >= deadline {
-                return Err(StoreError::dynamo("TransactWriteItems", self.table.name(), err));
+                return Err(StoreError::dynamo(
+                    "TransactWriteItems",
+                    self.table.name(),
+                    err,
+                ));
             }
             tokio::time::sleep(delay).await;
         }
@@ -288,7 +302,10 @@ async fn renew(coordinator: SyncCoordinator, fence: Fence) {
             .expression_attribute_names("#owner", OWNER_ATTRIBUTE)
             .expression_attribute_names("#expires", EXPIRES_ATTRIBUTE)
             .expression_attribute_values(":owner", AttributeValue::S(fence.owner.clone()))
-            .expression_attribute_values(":expires", millis_value(now + coordinator.period_millis()))
+            .expression_attribute_values(
+                ":expires",
+                millis_value(now + coordinator.period_millis()),
+            )
             .send()
             .await;
         match result {

@@ -260,7 +260,12 @@ mod tests {
             ),
             (Kind::Segments, rows([("old-seg", Some(1))])),
         ]);
-        let plan = plan(&snapshot, &stored, &Namespaces::new(None), Compare::Versions);
+        let plan = plan(
+            &snapshot,
+            &stored,
+            &Namespaces::new(None),
+            Compare::Versions,
+        );
         let puts: Vec<String> = plan.puts.iter().map(|p| p.item.to_string()).collect();
         assert!(plan.puts.iter().all(|p| !p.repair));
         assert_eq!(
@@ -336,8 +341,14 @@ mod tests {
         let stored = HashMap::from([(
             Kind::Flags,
             HashMap::from([
-                ("same-bytes".to_string(), row(Some(r#"{"key":"a","on":true}"#))),
-                ("respaced".to_string(), row(Some(r#"{ "on": true, "key": "b" }"#))),
+                (
+                    "same-bytes".to_string(),
+                    row(Some(r#"{"key":"a","on":true}"#)),
+                ),
+                (
+                    "respaced".to_string(),
+                    row(Some(r#"{ "on": true, "key": "b" }"#)),
+                ),
                 ("edited".to_string(), row(Some(r#"{"key":"c","on":false}"#))),
                 ("tombstoned".to_string(), row(Some("null"))),
                 ("deleted".to_string(), row(None)),

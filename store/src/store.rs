@@ -309,12 +309,14 @@ impl DynamoDbStore {
     ) -> Result<T, StoreError> {
         match deadline {
             None => Ok(work.await),
-            Some(deadline) => tokio::time::timeout_at(deadline, work)
-                .await
-                .map_err(|_| StoreError::Deadline {
-                    table: self.table_name().to_string(),
-                    phase,
-                }),
+            Some(deadline) => {
+                tokio::time::timeout_at(deadline, work)
+                    .await
+                    .map_err(|_| StoreError::Deadline {
+                        table: self.table_name().to_string(),
+                        phase,
+                    })
+            }
         }
     }
 

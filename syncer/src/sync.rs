@@ -9,8 +9,8 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use bytes::Bytes;
 use launchdarkly_dynamo_store::{
-    ApplyOptions, ApplyReport, Compare, Coverage, DynamoDbStore, DynamoDbStoreBuilder,
-    StoreError, SyncCoordinator, SyncLease, Turn,
+    ApplyOptions, ApplyReport, Compare, Coverage, DynamoDbStore, DynamoDbStoreBuilder, StoreError,
+    SyncCoordinator, SyncLease, Turn,
 };
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -202,7 +202,11 @@ impl Syncer {
             Some(secret) => secret.get().await?,
             None => None,
         };
-        if value.is_none() && !self.unsigned_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        if value.is_none()
+            && !self
+                .unsigned_warned
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
             match self.webhook_secret.as_ref().and_then(|s| s.parameter()) {
                 Some(parameter) => tracing::warn!(
                     "the webhook secret parameter \"{parameter}\" does not exist in SSM: webhook signatures are NOT checked; create it to turn the check on"
@@ -307,13 +311,11 @@ impl Syncer {
         let report = self.store.apply(&parsed.snapshot, options).await?;
         let summary = summarize(trigger, &parsed, &report, started);
         // Remember the ETag only when everything was applied, so a skipped item is retried.
-        let remembered = etag
-            .filter(|_| !summary.is_partial())
-            .map(|etag| LastSync {
-                etag,
-                flags: parsed.flags,
-                segments: parsed.segments,
-            });
+        let remembered = etag.filter(|_| !summary.is_partial()).map(|etag| LastSync {
+            etag,
+            flags: parsed.flags,
+            segments: parsed.segments,
+        });
         Ok((summary, remembered))
     }
 

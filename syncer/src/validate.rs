@@ -79,12 +79,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, InvalidBody> {
     Ok(parsed)
 }
 
-fn add<T: serde::de::DeserializeOwned>(
-    parsed: &mut Parsed,
-    kind: Kind,
-    key: &str,
-    raw: &RawValue,
-) {
+fn add<T: serde::de::DeserializeOwned>(parsed: &mut Parsed, kind: Kind, key: &str, raw: &RawValue) {
     match check::<T>(key, raw) {
         Ok(item) => parsed.snapshot.insert(kind, key, item),
         Err(reason) => {
@@ -103,7 +98,10 @@ fn add<T: serde::de::DeserializeOwned>(
 }
 
 /// The item as it will be stored, or why it cannot be.
-fn check<T: serde::de::DeserializeOwned>(key: &str, raw: &RawValue) -> Result<SerializedItem, String> {
+fn check<T: serde::de::DeserializeOwned>(
+    key: &str,
+    raw: &RawValue,
+) -> Result<SerializedItem, String> {
     if let Some(reason) = unstorable_key_reason(key) {
         return Err(format!("unstorable key: {reason}"));
     }
@@ -159,26 +157,37 @@ mod tests {
         assert_eq!((parsed.flags, parsed.segments), (1, 1));
         assert!(parsed.malformed.is_empty());
         assert_eq!(parsed.snapshot.items(Kind::Flags)["f"].version, 3);
-        assert_eq!(parsed.snapshot.items(Kind::Flags)["f"].serialized_item, FLAG);
+        assert_eq!(
+            parsed.snapshot.items(Kind::Flags)["f"].serialized_item,
+            FLAG
+        );
         assert_eq!(parsed.snapshot.items(Kind::Segments)["s"].version, 2);
     }
 
     #[test]
     fn items_are_kept_byte_for_byte_unknown_fields_and_operators_included() {
         let flag = r#"{ "key": "f", "version": 3, "on": true, "futureField": {"x": [1, 2]},
-            "rules": [{"id": "r", "clauses": [{"attribute": "a", "op": "someFutureOp", "values": ["v"], "negate": false}], "variation": 0}],
+            "targets": [], "prerequisites": [],
+            "rules": [{"id": "r", "clauses": [{"attribute": "a", "op": "someFutureOp", "values": ["v"], "negate": false}], "variation": 0, "trackEvents": false}],
             "fallthrough": {"variation": 0}, "offVariation": 1, "variations": [true, false], "salt": "s" }"#;
         let body = format!(r#"{{"flags":{{"f":{flag}}},"segments":{{}}}}"#);
         let parsed = parse(body.as_bytes()).unwrap();
         assert!(parsed.malformed.is_empty());
-        assert_eq!(parsed.snapshot.items(Kind::Flags)["f"].serialized_item, flag);
+        assert_eq!(
+            parsed.snapshot.items(Kind::Flags)["f"].serialized_item,
+            flag
+        );
     }
 
     #[test]
     fn items_without_their_own_key_or_a_usable_version_are_skipped() {
         let long = "k".repeat(1025);
         let cases = [
-            ("f", r#"{"key":"other","version":1}"#, "not the key it is listed under"),
+            (
+                "f",
+                r#"{"key":"other","version":1}"#,
+                "not the key it is listed under",
+            ),
             ("f", r#"{"version":1}"#, "no string \"key\""),
             ("f", r#"{"key":7,"version":1}"#, "no string \"key\""),
             ("f", r#"{"key":"f","version":-1}"#, "non-negative integer"),
@@ -206,7 +215,7 @@ mod tests {
         }
     }
 
-    const FLAG_GOOD: &str = r#"{"key":"good","version":1,"on":false,"variations":[true],"offVariation":0,"fallthrough":{"variation":0},"salt":"s"}"#;
+    const FLAG_GOOD: &str = r#"{"key":"good","version":1,"on":false,"targets":[],"rules":[],"prerequisites":[],"variations":[true],"offVariation":0,"fallthrough":{"variation":0},"salt":"s"}"#;
 
     #[test]
     fn one_malformed_flag_is_preserved_not_written() {

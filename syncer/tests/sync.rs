@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use launchdarkly_dynamo_store::StoreError;
 use ld_dynamo_common::settings::{SdkKeyArgs, TableArgs};
 use ld_dynamo_testkit::launchdarkly::Behavior;
 use ld_dynamo_testkit::proxy::{DynamoProxy, Faults};
@@ -122,7 +123,7 @@ async fn assert_fails_and_keeps_table(
     settings: Settings,
     expect: impl Fn(&SyncError) -> bool,
 ) -> SyncError {
-    let before = env.state().await;
+    let before = env.data_state().await;
     let err = env
         .syncer_with(settings)
         .await
@@ -131,7 +132,7 @@ async fn assert_fails_and_keeps_table(
         .unwrap_err();
     assert!(expect(&err), "unexpected error: {err}");
     assert_eq!(
-        env.state().await,
+        env.data_state().await,
         before,
         "the table is exactly unchanged after: {err}"
     );
@@ -328,30 +329,23 @@ async fn dynamodb_outage_mid_sync_changes_nothing() {
     let dynamo = ld_dynamo_testkit::dynamodb::client_for(proxy.endpoint());
     let syncer = env.syncer_on(env.settings(), dynamo).await;
     env.ld.set_data(data(&[("a", 2), ("c", 1)], &[]));
-    // The lease and the reads of stored versions and marker go through; every write after fails.
+    // The ticket, the lease (row, fences, coverage read) and the reads of stored items and
+    // marker go through; every request after that fails.
     proxy.set_faults(Faults {
-        outage_after: Some(4),
+        outage_after: Some(8),
         ..Faults::default()
     });
-    let data_before: Vec<_> = without_lease(env.state().await);
+    let data_before = env.data_state().await;
     let err = syncer.sync(Trigger::Manual, deadline()).await.unwrap_err();
-    assert!(matches!(err, SyncError::Store(_)), "{err}");
+    assert!(
+        matches!(err, SyncError::Store(StoreError::Incomplete { .. })),
+        "the failure is in the writes: {err}"
+    );
     assert_eq!(
-        without_lease(env.state().await),
+        env.data_state().await,
         data_before,
         "flags and segments exactly unchanged"
     );
-}
-
-fn without_lease(rows: common::TableState) -> common::TableState {
-    rows.into_iter()
-        .filter(|r| {
-            r.get("namespace")
-                != Some(&aws_sdk_dynamodb::types::AttributeValue::S(
-                    "$syncer-lease".into(),
-                ))
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -84,6 +84,8 @@ impl Env {
             secrets_ttl_seconds: 300,
             sync_timeout_seconds: 20,
             http_timeout_seconds: 5,
+            lease_seconds: 10,
+            max_response_mb: 32,
             ..Settings::default()
         }
     }
@@ -103,9 +105,19 @@ impl Env {
             .expect("the syncer builds")
     }
 
-    /// Every row, sorted: to compare before and after a failure.
+    /// Every row, sorted, the syncs' coordination rows included.
     pub async fn state(&self) -> TableState {
         scan_all(&self.dynamo, &self.table).await
+    }
+
+    /// Every row an SDK reads (flags, segments, `$inited`), sorted: to compare before and
+    /// after a failure. The lease, fences and tickets change with every attempt.
+    pub async fn data_state(&self) -> TableState {
+        self.state()
+            .await
+            .into_iter()
+            .filter(|row| row.get("namespace") != Some(&AttributeValue::S("$syncer-lease".into())))
+            .collect()
     }
 
     /// Flag keys and versions stored (tombstones and the marker excluded).
