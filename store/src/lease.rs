@@ -3,7 +3,8 @@
 //! trigger tickets that let one sync answer for every trigger that arrived before it fetched.
 //!
 //! All of it lives in the `[prefix:]$syncer-lease` namespace, which no SDK reads:
-//! - `triggers`: `requested`, the last ticket handed out (an atomic counter);
+//! - `triggers`: `requested`, the last ticket handed out (an atomic counter), and
+//!   `reconcileRequested`, the last ticket of a trigger that asked for a reconciling sync;
 //! - `lease`: `owner` and `expiresAtMillis` while held; `covered` and `reconciled`, the highest
 //!   ticket answered by a successful sync and by a successful reconciling sync;
 //! - `fence-0` .. `fence-7`: `owner`, rewritten by each new holder before it reads or writes
@@ -26,7 +27,7 @@ use crate::dynamo::{Fence, Table};
 use crate::error::StoreError;
 use crate::schema::{
     key_attributes, COVERED_ATTRIBUTE, EXPIRES_ATTRIBUTE, FENCE_SHARDS, LEASE_KEY, OWNER_ATTRIBUTE,
-    RECONCILED_ATTRIBUTE, REQUESTED_ATTRIBUTE, TICKETS_KEY,
+    RECONCILED_ATTRIBUTE, RECONCILE_REQUESTED_ATTRIBUTE, REQUESTED_ATTRIBUTE, TICKETS_KEY,
 };
 
 /// What a trigger needs from the sync that answers it.
@@ -96,18 +97,28 @@ impl SyncCoordinator {
         key_attributes(&self.namespace, key)
     }
 
-    /// Takes a ticket for a trigger that just arrived.
+    /// Takes a ticket for a trigger that just arrived. A trigger that needs a reconciling sync
+    /// also records that need, so whichever sync answers it reconciles.
     pub async fn ticket(&self, need: Coverage) -> Result<Ticket, StoreError> {
-        let output = self
+        let mut request = self
             .table
             .client()
             .update_item()
             .table_name(self.table.name())
             .set_key(Some(self.row(TICKETS_KEY)))
-            .update_expression("ADD #requested :one")
             .expression_attribute_names("#requested", REQUESTED_ATTRIBUTE)
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .return_values(ReturnValue::UpdatedNew)
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .return_values(ReturnValue::UpdatedNew);
+        // Both sides read the old value, so both get the same new number.
+        let next = "if_not_exists(#requested, :zero) + :one";
+        request = match need {
+            Coverage::Any => request.update_expression(format!("SET #requested = {next}")),
+            Coverage::Reconciled => request
+                .expression_attribute_names("#reconcile", RECONCILE_REQUESTED_ATTRIBUTE)
+                .update_expression(format!("SET #requested = {next}, #reconcile = {next}")),
+        };
+        let output = request
             .send()
             .await
             .map_err(|e| StoreError::dynamo("UpdateItem", self.table.name(), e))?;
@@ -259,13 +270,22 @@ impl SyncCoordinator {
             }
             tokio::time::sleep(delay).await;
         }
-        let covers = self
-            .table
-            .get(self.row(TICKETS_KEY))
-            .await?
+        let (tickets, lease_row) = futures::try_join!(
+            self.table.get(self.row(TICKETS_KEY)),
+            self.table.get(self.row(LEASE_KEY)),
+        )?;
+        let ticket_number = |name| {
+            tickets
+                .as_ref()
+                .and_then(|row| number(row, name))
+                .unwrap_or(0)
+        };
+        let covers = ticket_number(REQUESTED_ATTRIBUTE);
+        let reconciled = lease_row
             .as_ref()
-            .and_then(|row| number(row, REQUESTED_ATTRIBUTE))
+            .and_then(|row| number(row, RECONCILED_ATTRIBUTE))
             .unwrap_or(0);
+        let must_reconcile = ticket_number(RECONCILE_REQUESTED_ATTRIBUTE) > reconciled;
         let fence = Fence {
             namespace: self.namespace.clone(),
             owner,
@@ -276,6 +296,7 @@ impl SyncCoordinator {
             coordinator: self.clone(),
             fence,
             covers,
+            must_reconcile,
             renewal,
         }))
     }
@@ -331,6 +352,7 @@ pub struct SyncLease {
     coordinator: SyncCoordinator,
     fence: Fence,
     covers: u64,
+    must_reconcile: bool,
     renewal: JoinHandle<()>,
 }
 
@@ -348,6 +370,12 @@ impl SyncLease {
     /// after this point answers every trigger up to it.
     pub fn covers(&self) -> u64 {
         self.covers
+    }
+
+    /// True when a trigger this sync answers asked for a reconciling sync: the holder must
+    /// compare by content and release with [`Coverage::Reconciled`].
+    pub fn must_reconcile(&self) -> bool {
+        self.must_reconcile
     }
 
     /// True once the holder learned that another sync took the lease over.

@@ -45,6 +45,9 @@ pub const OWNER_ATTRIBUTE: &str = "owner";
 pub const EXPIRES_ATTRIBUTE: &str = "expiresAtMillis";
 /// Highest trigger ticket handed out (N), on the ticket row.
 pub const REQUESTED_ATTRIBUTE: &str = "requested";
+/// Highest ticket handed out to a trigger that asked for a reconciling sync (N), on the
+/// ticket row.
+pub const RECONCILE_REQUESTED_ATTRIBUTE: &str = "reconcileRequested";
 /// Highest ticket covered by a successful sync (N), on the lease row.
 pub const COVERED_ATTRIBUTE: &str = "covered";
 /// Highest ticket covered by a successful reconciling sync (N), on the lease row.

@@ -267,12 +267,20 @@ impl Syncer {
             }
             Turn::Held(lease) => lease,
         };
+        // A webhook that holds the lease reconciles too when a waiting trigger asked for it, so
+        // one sync answers everyone who arrived before it fetched.
+        let reconcile = trigger.reconciles() || lease.must_reconcile();
         let result = self
-            .fetch_and_apply(trigger, &sdk_key, candidate, &lease, deadline, started)
+            .fetch_and_apply(
+                trigger, reconcile, &sdk_key, candidate, &lease, deadline, started,
+            )
             .await;
-        lease
-            .release(result.is_ok().then_some(trigger.coverage()))
-            .await;
+        let coverage = if reconcile {
+            Coverage::Reconciled
+        } else {
+            Coverage::Any
+        };
+        lease.release(result.is_ok().then_some(coverage)).await;
         match result {
             Ok((summary, remembered)) => {
                 *last = remembered;
@@ -287,9 +295,11 @@ impl Syncer {
     }
 
     /// Under the lease: fetch (or confirm that `candidate` is still current), validate, apply.
+    #[allow(clippy::too_many_arguments)]
     async fn fetch_and_apply(
         &self,
         trigger: Trigger,
+        reconcile: bool,
         sdk_key: &Secret,
         candidate: Option<(Bytes, String)>,
         lease: &SyncLease,
@@ -299,7 +309,7 @@ impl Syncer {
         let (body, etag) = self.fetch_current(sdk_key, candidate, deadline).await?;
         let parsed = validate::parse(&body)?;
         drop(body);
-        let compare = if trigger.reconciles() {
+        let compare = if reconcile {
             Compare::Content
         } else {
             Compare::Versions
@@ -309,7 +319,10 @@ impl Syncer {
             .deadline(deadline)
             .compare(compare);
         let report = self.store.apply(&parsed.snapshot, options).await?;
-        let summary = summarize(trigger, &parsed, &report, started);
+        let summary = Summary {
+            reconciled: reconcile,
+            ..summarize(trigger, &parsed, &report, started)
+        };
         // Remember the ETag only when everything was applied, so a skipped item is retried.
         let remembered = etag.filter(|_| !summary.is_partial()).map(|etag| LastSync {
             etag,
@@ -369,7 +382,6 @@ fn summarize(
         unchanged: report.unchanged,
         deleted: report.deleted.len(),
         skipped,
-        reconciled: trigger.reconciles(),
         ..Summary::empty(trigger, started)
     }
 }

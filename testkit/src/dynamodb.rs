@@ -74,15 +74,26 @@ pub fn unique_name(label: &str) -> String {
 /// Creates a table in the official layout (`namespace` S HASH, `key` S RANGE, on demand) and
 /// returns its name.
 pub async fn create_table(client: &Client, label: &str) -> String {
+    create_table_with_keys(client, label, "namespace", "key").await
+}
+
+/// Creates a table whose partition and sort keys (S) have these names: the official layout
+/// with `namespace` and `key`, or a wrong one to test how it is reported.
+pub async fn create_table_with_keys(
+    client: &Client,
+    label: &str,
+    partition: &str,
+    sort: &str,
+) -> String {
     let name = unique_name(label);
     client
         .create_table()
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("namespace"))
-        .attribute_definitions(attribute("key"))
-        .key_schema(key("namespace", KeyType::Hash))
-        .key_schema(key("key", KeyType::Range))
+        .attribute_definitions(attribute(partition))
+        .attribute_definitions(attribute(sort))
+        .key_schema(key(partition, KeyType::Hash))
+        .key_schema(key(sort, KeyType::Range))
         .send()
         .await
         .unwrap_or_else(|e| panic!("creating table {name}: {e:?}"));

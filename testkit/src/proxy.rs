@@ -1,6 +1,7 @@
 //! An HTTP proxy in front of DynamoDB Local that makes it behave like a busy or failing AWS
 //! DynamoDB on demand: partial batch writes (`UnprocessedItems`, items really not written),
-//! throttling errors, and an outage. Everything else is forwarded untouched.
+//! throttling errors, an outage, and a slow network that holds write requests and delivers
+//! them late. Everything else is forwarded untouched.
 
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +29,10 @@ pub struct Faults {
 struct ProxyState {
     faults: Faults,
     batch_items_forwarded: usize,
+    /// Targets (`DynamoDB_20120810.TransactWriteItems`, ...) of write requests held so far.
+    held: Vec<String>,
+    /// Answers DynamoDB gave to held requests once they were delivered.
+    late_answers: Vec<(String, u16, String)>,
 }
 
 /// A running proxy; lives until the test process ends.
@@ -35,28 +40,63 @@ struct ProxyState {
 pub struct DynamoProxy {
     endpoint: String,
     state: Arc<Mutex<ProxyState>>,
+    gate: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 struct Shared {
     upstream: String,
     http: reqwest::Client,
     state: Arc<Mutex<ProxyState>>,
+    gate: Arc<tokio::sync::watch::Sender<bool>>,
 }
+
+/// Operations that write (the lease's renewals and fences included).
+const WRITE_TARGETS: [&str; 5] = [
+    ".PutItem",
+    ".UpdateItem",
+    ".DeleteItem",
+    ".BatchWriteItem",
+    ".TransactWriteItems",
+];
 
 impl DynamoProxy {
     /// Starts a proxy to `upstream` (a DynamoDB endpoint URL) on a free loopback port.
     pub fn start(upstream: &str) -> Self {
         let state = Arc::new(Mutex::new(ProxyState::default()));
+        let gate = Arc::new(tokio::sync::watch::channel(false).0);
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
             state: state.clone(),
+            gate: gate.clone(),
         });
         let address = crate::serve(Router::new().fallback(handle).with_state(shared));
         Self {
             endpoint: format!("http://{address}"),
             state,
+            gate,
         }
+    }
+
+    /// From now on, write requests are held (the client keeps waiting) until
+    /// [`release_writes`](Self::release_writes), as on a network that delivers them late.
+    pub fn hold_writes(&self) {
+        self.gate.send_replace(true);
+    }
+
+    /// Delivers every held write request to DynamoDB, and forwards writes at once again.
+    pub fn release_writes(&self) {
+        self.gate.send_replace(false);
+    }
+
+    /// Targets of the write requests held so far (e.g. `DynamoDB_20120810.TransactWriteItems`).
+    pub fn held(&self) -> Vec<String> {
+        self.state.lock().expect("proxy state").held.clone()
+    }
+
+    /// `(target, status, body)` of DynamoDB's answers to the held requests delivered so far.
+    pub fn late_answers(&self) -> Vec<(String, u16, String)> {
+        self.state.lock().expect("proxy state").late_answers.clone()
     }
 
     /// The URL to give to a DynamoDB client.
@@ -111,6 +151,32 @@ async fn handle(
         .unwrap_or_default()
         .to_string();
     let is_batch = target.ends_with(".BatchWriteItem");
+    let is_write = WRITE_TARGETS.iter().any(|t| target.ends_with(t));
+    if is_write && *shared.gate.borrow() {
+        shared
+            .state
+            .lock()
+            .expect("proxy state")
+            .held
+            .push(target.clone());
+        let mut gate = shared.gate.subscribe();
+        let _ = gate.wait_for(|holding| !holding).await;
+        let response = forward(&shared, &parts.headers, body).await;
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024)
+            .await
+            .unwrap_or_default();
+        shared
+            .state
+            .lock()
+            .expect("proxy state")
+            .late_answers
+            .push((target, status, String::from_utf8_lossy(&bytes).into_owned()));
+        return json_response(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            bytes,
+        );
+    }
     let action = {
         let mut state = shared.state.lock().expect("proxy state");
         let faults = &mut state.faults;
