@@ -536,10 +536,10 @@ fn transaction_chunks(ops: Vec<WriteOp>) -> VecDeque<Vec<WriteOp>> {
 
 /// Reads the outcome of a fenced transaction. The fence check is action 0, so a failed
 /// condition there means the lease is gone; conflicts and throttling are worth retrying.
-fn classify_transaction<R: std::fmt::Debug>(
+fn classify_transaction(
     result: Result<
         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
-        SdkError<TransactWriteItemsError, R>,
+        SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
     >,
 ) -> TransactionResult {
     let err = match result {

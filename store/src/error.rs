@@ -1,6 +1,7 @@
 //! Typed errors of the store, each with a message a person can act on.
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use launchdarkly_server_sdk::PersistentStoreError;
 
 use crate::report::{ApplyReport, ItemRef};
@@ -92,10 +93,13 @@ fn list_keys(items: &[ItemRef]) -> String {
 
 impl StoreError {
     /// Builds a [`StoreError::Dynamo`] from an AWS SDK error, keeping the AWS error code.
-    pub(crate) fn dynamo<E, R>(operation: &'static str, table: &str, err: SdkError<E, R>) -> Self
+    pub(crate) fn dynamo<E>(
+        operation: &'static str,
+        table: &str,
+        err: SdkError<E, HttpResponse>,
+    ) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         let (code, message) = describe_aws_error(&err);
         let hint = match code.as_str() {
@@ -104,6 +108,10 @@ impl StoreError {
                 " (check the credentials and that the IAM policy allows this action on the table)"
             }
             "dispatch failure" | "timeout" => " (is the DynamoDB endpoint reachable? Check AWS_REGION, AWS_ENDPOINT_URL and the network)",
+            "ValidationException" if is_key_schema_message(&message) => {
+                " (the table's key schema is not LaunchDarkly's layout: it needs partition key \"namespace\" (S) and sort key \"key\" (S); create a table with those keys)"
+            }
+            NOT_DYNAMODB => " (the endpoint did not answer like DynamoDB: check AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_DYNAMODB and AWS_REGION)",
             _ => "",
         };
         StoreError::Dynamo {
@@ -124,23 +132,52 @@ impl StoreError {
     }
 }
 
+/// The code given to answers that carry no AWS error code or cannot be read at all.
+const NOT_DYNAMODB: &str = "not a DynamoDB answer";
+
+/// DynamoDB's messages for a key that does not match the table's key schema.
+fn is_key_schema_message(message: &str) -> bool {
+    [
+        "key element does not match the schema",
+        "required keys was not given a value",
+        "missed key schema element",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
 /// The AWS error code (or transport failure kind) and message of any AWS SDK error, with the
 /// transport's underlying cause spelled out (for log lines a person can act on).
-pub fn describe_aws_error<E, R>(err: &SdkError<E, R>) -> (String, String)
+pub fn describe_aws_error<E>(err: &SdkError<E, HttpResponse>) -> (String, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     match err {
         SdkError::ServiceError(service) => {
             let inner = service.err();
-            (
-                inner.code().unwrap_or("unknown service error").to_string(),
-                inner
-                    .message()
-                    .map_or_else(|| inner.to_string(), str::to_string),
-            )
+            match inner.code() {
+                Some(code) => (
+                    code.to_string(),
+                    inner
+                        .message()
+                        .map_or_else(|| inner.to_string(), str::to_string),
+                ),
+                None => (
+                    NOT_DYNAMODB.to_string(),
+                    format!(
+                        "HTTP {} without an AWS error code",
+                        service.raw().status().as_u16()
+                    ),
+                ),
+            }
         }
+        SdkError::ResponseError(response) => (
+            NOT_DYNAMODB.to_string(),
+            format!(
+                "HTTP {} that could not be read as an AWS answer",
+                response.raw().status().as_u16()
+            ),
+        ),
         SdkError::TimeoutError(_) => (
             "timeout".to_string(),
             "no answer within the configured timeout".to_string(),

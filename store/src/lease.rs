@@ -383,6 +383,12 @@ impl SyncLease {
         self.fence.is_lost()
     }
 
+    /// Stops renewing, as a frozen or paused holder would: the lease expires after one period.
+    #[doc(hidden)]
+    pub fn stop_renewing(&self) {
+        self.renewal.abort();
+    }
+
     pub(crate) fn fence(&self) -> &Fence {
         &self.fence
     }

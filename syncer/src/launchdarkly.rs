@@ -121,14 +121,7 @@ impl LaunchDarklyClient {
                     reason,
                 }) => (retry_after, reason),
             };
-            let ceiling = RETRY_BASE
-                .saturating_mul(1 << attempt.min(8))
-                .min(RETRY_CAP);
-            let jitter = rand::rng().random_range(0..=ceiling.as_millis() as u64);
-            let delay = retry_after
-                .unwrap_or(Duration::ZERO)
-                .min(RETRY_AFTER_CAP)
-                .max(Duration::from_millis(jitter));
+            let delay = retry_delay(attempt, retry_after);
             if Instant::now() + delay + Duration::from_millis(100) >= deadline {
                 return Err(FetchError::GaveUp {
                     attempts: attempt,
@@ -209,6 +202,20 @@ impl LaunchDarklyClient {
     }
 }
 
+/// Full-jitter exponential backoff, or the server's `Retry-After` if longer, capped at
+/// [`RETRY_AFTER_CAP`] so a hostile or confused header cannot stall the sync.
+fn retry_delay(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let ceiling = RETRY_BASE
+        .saturating_mul(1 << attempt.min(8))
+        .min(RETRY_CAP);
+    let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+    let jitter = Duration::from_millis(rand::rng().random_range(0..=ceiling_ms));
+    retry_after
+        .unwrap_or(Duration::ZERO)
+        .min(RETRY_AFTER_CAP)
+        .max(jitter)
+}
+
 impl LaunchDarklyClient {
     /// Reads the body up to the size limit. A body cut off mid-transfer is an error here
     /// (length or chunking mismatch), retried like any transient failure.
@@ -274,4 +281,21 @@ fn describe(err: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_honoured_but_clamped() {
+        for attempt in 1..20 {
+            assert!(retry_delay(attempt, None) <= RETRY_CAP);
+            assert_eq!(
+                retry_delay(attempt, Some(Duration::from_secs(86_400))),
+                RETRY_AFTER_CAP
+            );
+            assert!(retry_delay(attempt, Some(Duration::from_secs(7))) >= Duration::from_secs(7));
+        }
+    }
 }

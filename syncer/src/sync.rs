@@ -108,7 +108,7 @@ pub enum SyncError {
     Fetch(#[from] FetchError),
     #[error(transparent)]
     InvalidBody(#[from] InvalidBody),
-    #[error("DynamoDB: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 

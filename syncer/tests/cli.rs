@@ -88,7 +88,83 @@ fn help_documents_every_setting() {
         "LAUNCHDARKLY_SECRETS_TTL_SECONDS",
         "LAUNCHDARKLY_SYNC_TIMEOUT_SECONDS",
         "LAUNCHDARKLY_HTTP_TIMEOUT_SECONDS",
+        "LAUNCHDARKLY_LEASE_SECONDS",
+        "LAUNCHDARKLY_MAX_RESPONSE_MB",
     ] {
         assert!(help.contains(variable), "--help mentions {variable}");
     }
+}
+
+#[tokio::test]
+async fn a_sync_that_skipped_items_exits_3_and_reports_partial() {
+    let mut body = data(&[("a", 1)], &[]);
+    body["flags"]["bad"] = serde_json::json!({"key": "bad", "version": 1, "on": "yes"});
+    let env = Env::new("cli-partial", body).await;
+    let output = syncer(&env).arg("sync").output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["status"], "partial");
+    assert_eq!(summary["skipped"][0]["key"], "bad");
+    assert_eq!(env.flags().await.len(), 1, "the rest was written");
+}
+
+#[tokio::test]
+async fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let env = Env::new("cli-ansi", data(&[("a", 1)], &[])).await;
+    let output = syncer(&env)
+        .arg("sync")
+        .env("LAUNCHDARKLY_SDK_KEY", "wrong")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ERROR"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
+
+#[tokio::test]
+async fn a_missing_aws_region_is_named() {
+    let env = Env::new("cli-region", data(&[("a", 1)], &[])).await;
+    // Empty AWS config files: no profile can supply a region.
+    let empty = std::env::temp_dir().join(format!("empty-aws-config-{}", std::process::id()));
+    std::fs::write(&empty, "").unwrap();
+    let output = syncer(&env)
+        .arg("sync")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", &empty)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("AWS_REGION is not set"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[tokio::test]
+async fn the_cli_repairs_rows_edited_behind_the_syncer() {
+    let env = Env::new("cli-repair", data(&[("a", 1), ("b", 1)], &[("s", 1)])).await;
+    assert!(syncer(&env).arg("sync").output().unwrap().status.success());
+    let mut edited = ld_dynamo_testkit::dynamodb::get_raw(&env.dynamo, &env.table, "features", "a")
+        .await
+        .unwrap();
+    edited.insert(
+        "item".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S(r#"{"key":"a","version":1,"on":false}"#.into()),
+    );
+    ld_dynamo_testkit::dynamodb::put_raw(&env.dynamo, &env.table, edited).await;
+    let output = syncer(&env).arg("sync").output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["repaired"], 1, "{summary}");
+    assert_eq!(summary["written"], 0, "{summary}");
+    let item = ld_dynamo_testkit::dynamodb::get_raw(&env.dynamo, &env.table, "features", "a")
+        .await
+        .unwrap()["item"]
+        .clone();
+    assert_eq!(
+        item,
+        aws_sdk_dynamodb::types::AttributeValue::S(flag("a", 1, true).to_string())
+    );
 }

@@ -108,13 +108,58 @@ async fn webhook_without_or_with_a_wrong_signature_is_refused_without_syncing() 
 }
 
 #[tokio::test]
-async fn without_a_secret_any_webhook_syncs() {
+async fn without_a_secret_any_webhook_syncs_with_one_warning_per_container() {
     let (env, syncer) = env_with_secret("hook-open", None).await;
+    let (logs, _guard) = ld_dynamo_testkit::logs::capture();
+    for _ in 0..3 {
+        let response = handle(&syncer, rest_event(json!({}), AUDIT_ENTRY), deadline())
+            .await
+            .unwrap();
+        assert_eq!(status(&response), 200, "{response}");
+    }
+    assert_eq!(env.flags().await.len(), 1);
+    let warnings = logs.text().matches("signatures are NOT checked").count();
+    assert_eq!(warnings, 1, "{}", logs.text());
+}
+
+#[tokio::test]
+async fn webhook_failures_tell_the_caller_nothing_internal() {
+    let env = Env::new("hook-private", data(&[("a", 1)], &[])).await;
+    let settings = Settings {
+        sdk_key: SdkKeyArgs {
+            sdk_key: None,
+            sdk_key_param: Some("/launchdarkly/private/sdkkey".into()),
+        },
+        ..env.settings()
+    };
+    let syncer = env.syncer_with(settings).await;
     let response = handle(&syncer, rest_event(json!({}), AUDIT_ENTRY), deadline())
         .await
         .unwrap();
+    assert_eq!(status(&response), 500, "{response}");
+    let text = response.to_string();
+    for internal in ["/launchdarkly/private/sdkkey", "ssm", "SSM", &env.table] {
+        assert!(!text.contains(internal), "{internal} leaked: {text}");
+    }
+
+    // A partial sync's answer counts skipped items without naming them.
+    let mut served = data(&[("a", 1)], &[]);
+    served["flags"]["secret-flag-name"] = json!({"key": "secret-flag-name", "version": 1});
+    env.ld.set_data(served);
+    let response = handle(
+        &env.syncer().await,
+        rest_event(json!({}), AUDIT_ENTRY),
+        deadline(),
+    )
+    .await
+    .unwrap();
     assert_eq!(status(&response), 200, "{response}");
-    assert_eq!(env.flags().await.len(), 1);
+    assert_eq!(body(&response)["status"], "partial");
+    assert_eq!(body(&response)["skipped"], 1);
+    assert!(
+        !response.to_string().contains("secret-flag-name"),
+        "{response}"
+    );
 }
 
 #[tokio::test]
