@@ -111,6 +111,7 @@ impl StoreError {
             "ValidationException" if is_key_schema_message(&message) => {
                 " (the table's key schema is not LaunchDarkly's layout: it needs partition key \"namespace\" (S) and sort key \"key\" (S); create a table with those keys)"
             }
+            UNAVAILABLE => " (DynamoDB, or something in front of it, is failing: the previous data stays readable; retry later)",
             NOT_DYNAMODB => " (the endpoint did not answer like DynamoDB: check AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_DYNAMODB and AWS_REGION)",
             _ => "",
         };
@@ -134,6 +135,8 @@ impl StoreError {
 
 /// The code given to answers that carry no AWS error code or cannot be read at all.
 const NOT_DYNAMODB: &str = "not a DynamoDB answer";
+/// The code given to server errors without an AWS error code (an outage, a proxy failing).
+const UNAVAILABLE: &str = "unavailable";
 
 /// DynamoDB's messages for a key that does not match the table's key schema.
 fn is_key_schema_message(message: &str) -> bool {
@@ -162,13 +165,18 @@ where
                         .message()
                         .map_or_else(|| inner.to_string(), str::to_string),
                 ),
-                None => (
-                    NOT_DYNAMODB.to_string(),
-                    format!(
-                        "HTTP {} without an AWS error code",
-                        service.raw().status().as_u16()
-                    ),
-                ),
+                None => {
+                    let status = service.raw().status();
+                    let code = if status.is_server_error() {
+                        UNAVAILABLE
+                    } else {
+                        NOT_DYNAMODB
+                    };
+                    (
+                        code.to_string(),
+                        format!("HTTP {} without an AWS error code", status.as_u16()),
+                    )
+                }
             }
         }
         SdkError::ResponseError(response) => (

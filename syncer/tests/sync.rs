@@ -329,10 +329,10 @@ async fn dynamodb_outage_mid_sync_changes_nothing() {
     let dynamo = ld_dynamo_testkit::dynamodb::client_for(proxy.endpoint());
     let syncer = env.syncer_on(env.settings(), dynamo).await;
     env.ld.set_data(data(&[("a", 2), ("c", 1)], &[]));
-    // The ticket, the lease (row, fences, coverage read) and the reads of stored items and
-    // marker go through; every request after that fails.
+    // The ticket, the lease and its fences, and the reads of what is stored go through; the
+    // outage starts with the first data write.
     proxy.set_faults(Faults {
-        outage_after: Some(8),
+        outage_after_transactions: Some(1),
         ..Faults::default()
     });
     let data_before = env.data_state().await;

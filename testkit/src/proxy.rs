@@ -23,6 +23,9 @@ pub struct Faults {
     pub throttled_batches: usize,
     /// After this many more forwarded requests, every request is answered `503` (an outage).
     pub outage_after: Option<usize>,
+    /// After this many more forwarded `TransactWriteItems` requests, the next one and every
+    /// request after it are answered `503` (an outage that starts with a fenced data write).
+    pub outage_after_transactions: Option<usize>,
 }
 
 #[derive(Default)]
@@ -151,6 +154,7 @@ async fn handle(
         .unwrap_or_default()
         .to_string();
     let is_batch = target.ends_with(".BatchWriteItem");
+    let is_transaction = target.ends_with(".TransactWriteItems");
     let is_write = WRITE_TARGETS.iter().any(|t| target.ends_with(t));
     if is_write && *shared.gate.borrow() {
         shared
@@ -180,6 +184,9 @@ async fn handle(
     let action = {
         let mut state = shared.state.lock().expect("proxy state");
         let faults = &mut state.faults;
+        if is_transaction && faults.outage_after_transactions == Some(0) {
+            faults.outage_after = Some(0);
+        }
         if faults.outage_after == Some(0) {
             Action::Outage
         } else if is_batch && faults.throttled_batches > 0 {
@@ -187,6 +194,9 @@ async fn handle(
             Action::Throttle
         } else {
             if let Some(n) = faults.outage_after.as_mut() {
+                *n -= 1;
+            }
+            if let (true, Some(n)) = (is_transaction, faults.outage_after_transactions.as_mut()) {
                 *n -= 1;
             }
             if is_batch && faults.unprocessed_batches > 0 {
