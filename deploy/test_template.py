@@ -59,8 +59,9 @@ class Template(unittest.TestCase):
         self.assertTrue(any(k.endswith("/example-reader.zip") for k in keys), keys)
 
     def test_store_function_has_webhook_and_schedule(self):
-        methods = resources_of_type(self.t, "AWS::ApiGateway::Method")
-        self.assertEqual([m["Properties"]["HttpMethod"] for m in methods.values()], ["POST"])
+        self.assertEqual(resources_of_type(self.t, "AWS::ApiGateway::RestApi"), {}, "one HTTP API only")
+        routes = [r["Properties"]["RouteKey"] for r in resources_of_type(self.t, "AWS::ApiGatewayV2::Route").values()]
+        self.assertIn("POST /webhook", routes)
         rules = resources_of_type(self.t, "AWS::Events::Rule")
         self.assertEqual(len(rules), 1)
         self.assertEqual(list(rules.values())[0]["Properties"]["ScheduleExpression"], "rate(1 hour)")
@@ -69,7 +70,17 @@ class Template(unittest.TestCase):
 
     def test_reader_has_its_http_api_routes(self):
         routes = sorted(r["Properties"]["RouteKey"] for r in resources_of_type(self.t, "AWS::ApiGatewayV2::Route").values())
-        self.assertEqual(routes, ["GET /flags", "GET /flags/{key}"])
+        self.assertEqual(routes, ["GET /flags", "GET /flags/{key}", "POST /webhook"])
+
+    def test_the_public_webhook_costs_are_bounded(self):
+        stage = self.t["Resources"]["HttpApiStage"]["Properties"]
+        webhook = stage["RouteSettings"]["POST /webhook"]
+        self.assertLessEqual(webhook["ThrottlingRateLimit"], 50)
+        self.assertLessEqual(webhook["ThrottlingBurstLimit"], 100)
+        concurrency = self.function("store")["ReservedConcurrentExecutions"]
+        self.assertTrue(1 <= concurrency <= 10, concurrency)
+        lease = int(self.function("store")["Environment"]["Variables"]["LAUNCHDARKLY_LEASE_SECONDS"])
+        self.assertLess(lease, self.function("store")["Timeout"] / 4, "the lease is short")
 
     def test_table_layout_billing_and_recovery(self):
         tables = resources_of_type(self.t, "AWS::DynamoDB::Table")
@@ -97,8 +108,11 @@ class Template(unittest.TestCase):
 
     def test_syncer_role_is_least_privilege(self):
         dynamo = self.actions("SyncerRole", "dynamodb")
+        # Fenced writes are TransactWriteItems of Put, Delete and ConditionCheck; the lease and
+        # tickets are UpdateItem. No BatchWriteItem: every data write is fenced.
         self.assertEqual(sorted(a for a, _ in dynamo), sorted([
-            "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]))
+            "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem",
+            "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]))
         for _, resource in dynamo:
             self.assertEqual(resource, {"Fn::GetAtt": ["FlagsTable", "Arn"]})
         ssm = self.actions("SyncerRole", "ssm")

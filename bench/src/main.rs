@@ -15,7 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use launchdarkly_dynamo_store::DynamoDbStoreBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use launchdarkly_dynamo_store::{
+    ApplyOptions, ApplyReport, Compare, Coverage, DynamoDbStore, DynamoDbStoreBuilder, Snapshot,
+    Turn,
+};
 use launchdarkly_server_sdk::{
     Client, ConfigBuilder, ContextBuilder, NullEventProcessorBuilder, PersistentDataStoreBuilder,
 };
@@ -186,10 +190,17 @@ fn main() -> anyhow::Result<()> {
         Sample,
     ) = Default::default();
     let (mut changed_writes, mut node_changed_writes): (Sample, Sample) = Default::default();
+    let (mut fenced_ms, mut fenced_requests, mut reconcile_ms, mut reconcile_writes): (
+        Sample,
+        Sample,
+        Sample,
+        Sample,
+    ) = Default::default();
+    let (mut versions_rcu, mut content_rcu): (Sample, Sample) = Default::default();
     let mut reader_table = String::new();
     for run in 0..runs {
         eprintln!("bench: sync run {}/{runs}", run + 1);
-        let (ours, reference) = runtime.block_on(async {
+        let (ours, fenced_run, reference) = runtime.block_on(async {
             let counter = RequestCounter::default();
             let dynamo = client_with(
                 &ld_dynamo_testkit::dynamodb::endpoint(),
@@ -217,8 +228,43 @@ fn main() -> anyhow::Result<()> {
                 counter.writes(),
             );
             let report = store.apply_snapshot(&changed_snapshot).await?;
-            anyhow::Ok(((full, same, report.item_writes(), table), reference))
+
+            // As the syncer runs it: ticket, lease, fences, every write a fenced transaction.
+            let fenced_table = create_table(&client(), "bench-fenced").await;
+            let fenced_store = DynamoDbStoreBuilder::new(&fenced_table)
+                .client(client_with(
+                    &ld_dynamo_testkit::dynamodb::endpoint(),
+                    Some(counter.clone()),
+                ))
+                .batch_write_concurrency(batch_concurrency)
+                .build()
+                .await?;
+            counter.reset();
+            let (ms, _) = fenced_sync(&fenced_store, &snapshot, Compare::Versions).await?;
+            let fenced = (
+                ms,
+                counter.writes() + counter.get("Query") + counter.get("GetItem"),
+            );
+            // The schedule's reconciling sync when nothing changed: every item compared.
+            let (ms, reconciled) = fenced_sync(&fenced_store, &snapshot, Compare::Content).await?;
+            let reconcile = (ms, reconciled.item_writes());
+            let rcu = (
+                read_capacity(&client(), &fenced_table, true).await?,
+                read_capacity(&client(), &fenced_table, false).await?,
+            );
+            anyhow::Ok((
+                (full, same, report.item_writes(), table),
+                (fenced, reconcile, rcu),
+                reference,
+            ))
         })?;
+        let (fenced, reconcile, rcu) = fenced_run;
+        fenced_ms.push(fenced.0);
+        fenced_requests.push(fenced.1 as f64);
+        reconcile_ms.push(reconcile.0);
+        reconcile_writes.push(reconcile.1 as f64);
+        versions_rcu.push(rcu.0);
+        content_rcu.push(rcu.1);
         let ((full, same, changed_items, table), node_table) = (ours, reference);
         full_ms.push(full.0);
         full_requests.push(full.1 as f64);
@@ -286,9 +332,57 @@ fn main() -> anyhow::Result<()> {
             measure: "Full sync into an empty table: time".into(),
             unit: "ms",
             ours: full_ms,
-            reference: Some(node_full_ms),
+            reference: Some(node_full_ms.clone()),
             ratio: Ratio::ReferenceOverOurs,
             goal: "≥ 3× faster",
+        },
+        Row {
+            measure: "Full sync as the syncer runs it (lease, fenced transactions): time".into(),
+            unit: "ms",
+            ours: fenced_ms,
+            reference: Some(node_full_ms.clone()),
+            ratio: Ratio::ReferenceOverOurs,
+            goal: "no slower than Node's init",
+        },
+        Row {
+            measure: "Full sync as the syncer runs it: DynamoDB requests".into(),
+            unit: "requests",
+            ours: fenced_requests,
+            reference: Some(node_full_requests.clone()),
+            ratio: Ratio::ReferenceOverOurs,
+            goal: "reported",
+        },
+        Row {
+            measure: "Reconciling resync (schedule, CLI), nothing changed: time".into(),
+            unit: "ms",
+            ours: reconcile_ms,
+            reference: Some(node_same_ms.clone()),
+            ratio: Ratio::ReferenceOverOurs,
+            goal: "reported",
+        },
+        Row {
+            measure: "Reconciling resync, nothing changed: item writes".into(),
+            unit: "writes",
+            ours: reconcile_writes,
+            reference: Some(node_same_writes.clone()),
+            ratio: Ratio::None,
+            goal: "0 writes",
+        },
+        Row {
+            measure: "Reading what is stored: keys and versions (webhook diff)".into(),
+            unit: "RCU",
+            ours: versions_rcu,
+            reference: None,
+            ratio: Ratio::None,
+            goal: "reported",
+        },
+        Row {
+            measure: "Reading what is stored: whole items (reconciling diff)".into(),
+            unit: "RCU",
+            ours: content_rcu,
+            reference: None,
+            ratio: Ratio::None,
+            goal: "reported",
         },
         Row {
             measure: "Full sync into an empty table: DynamoDB requests".into(),
@@ -371,6 +465,70 @@ fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     eprintln!("bench: wrote {results}");
     Ok(())
+}
+
+/// One sync as the syncer runs it: ticket, lease and fences, fenced apply, release. Returns the
+/// wall time in ms and what the apply did.
+async fn fenced_sync(
+    store: &DynamoDbStore,
+    snapshot: &Snapshot,
+    compare: Compare,
+) -> anyhow::Result<(f64, ApplyReport)> {
+    let started = Instant::now();
+    let coordinator = store.coordinator(Duration::from_secs(10));
+    let ticket = coordinator.ticket(Coverage::Any).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let Turn::Held(lease) = coordinator.wait_turn(&ticket, deadline).await? else {
+        bail!("nothing else runs: the bench must hold the lease");
+    };
+    let options = ApplyOptions::default()
+        .fenced_by(&lease)
+        .deadline(deadline)
+        .compare(compare);
+    let report = store.apply(snapshot, options).await;
+    lease.release(report.is_ok().then_some(Coverage::Any)).await;
+    Ok((started.elapsed().as_secs_f64() * 1000.0, report?))
+}
+
+/// Read capacity units DynamoDB charges for the consistent queries of both namespaces that a
+/// diff makes, with the projection to keys and versions or without it.
+async fn read_capacity(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    versions_only: bool,
+) -> anyhow::Result<f64> {
+    let mut units = 0.0;
+    for namespace in ["features", "segments"] {
+        let mut start = None;
+        loop {
+            let mut query = dynamo
+                .query()
+                .table_name(table)
+                .consistent_read(true)
+                .key_condition_expression("#ns = :ns")
+                .expression_attribute_names("#ns", "namespace")
+                .expression_attribute_values(":ns", AttributeValue::S(namespace.into()))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .set_exclusive_start_key(start);
+            if versions_only {
+                query = query
+                    .projection_expression("#k, #v")
+                    .expression_attribute_names("#k", "key")
+                    .expression_attribute_names("#v", "version");
+            }
+            let output = query.send().await?;
+            units += output
+                .consumed_capacity
+                .as_ref()
+                .and_then(|c| c.capacity_units)
+                .unwrap_or(f64::NAN);
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+    }
+    Ok(units)
 }
 
 async fn warm_evaluations(table: &str) -> anyhow::Result<f64> {

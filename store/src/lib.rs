@@ -69,6 +69,42 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Sync jobs that may overlap
+//!
+//! Several writers (webhook invocations in separate containers, a schedule) serialize through a
+//! short lease and fence their writes, so DynamoDB refuses every write of a writer that lost the
+//! lease, even one already sent. Tickets let one sync answer every trigger that arrived before
+//! it took the lease.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use launchdarkly_dynamo_store::{
+//!     ApplyOptions, Compare, Coverage, DynamoDbStoreBuilder, Snapshot, Turn,
+//! };
+//!
+//! # async fn example(snapshot_from_launchdarkly: impl Fn() -> Snapshot)
+//! #     -> Result<(), launchdarkly_dynamo_store::StoreError> {
+//! let store = DynamoDbStoreBuilder::new("launchdarkly-staging").build().await?;
+//! let coordinator = store.coordinator(Duration::from_secs(10));
+//! let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+//! let ticket = coordinator.ticket(Coverage::Any).await?;
+//! match coordinator.wait_turn(&ticket, deadline).await? {
+//!     Turn::Covered => println!("another sync that fetched after this trigger succeeded"),
+//!     Turn::Held(lease) => {
+//!         // Fetch only now, under the lease, so this sync brings the newest data.
+//!         let snapshot = snapshot_from_launchdarkly();
+//!         let options = ApplyOptions::default()
+//!             .fenced_by(&lease)
+//!             .deadline(deadline)
+//!             .compare(Compare::Versions);
+//!         let result = store.apply(&snapshot, options).await;
+//!         lease.release(result.is_ok().then_some(Coverage::Any)).await;
+//!         result?;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! [LaunchDarkly Rust server SDK]: https://docs.rs/launchdarkly-server-sdk
 
 #![warn(missing_docs)]
