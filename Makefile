@@ -41,9 +41,16 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 .PHONY: test
-test: tools lint ## Every test: lint, unit and integration tests (DynamoDB Local, SSM, LaunchDarkly stand-in), deploy checks
+test: tools lint ## Every test: lint, unit and integration tests (DynamoDB Local, SSM, LaunchDarkly stand-in), contract tests, deploy checks
 	scripts/with-local-aws.sh $(CARGO) test --workspace --locked
+	$(MAKE) contract-tests
 	$(MAKE) check-deploy
+
+# LaunchDarkly's own contract-test harness (sdk-test-harness v2.41.0), beside the checkout.
+SDK_TEST_HARNESS ?= $(CURDIR)/../shared/tools/sdk-test-harness/sdk-test-harness
+.PHONY: contract-tests
+contract-tests: tools ## LaunchDarkly's contract tests for persistent stores, DynamoDB suite (target/contract-tests/junit.xml)
+	@if [ ! -x "$(SDK_TEST_HARNESS)" ]; then 	  echo "contract-tests: skipped: no sdk-test-harness at $(SDK_TEST_HARNESS) (set SDK_TEST_HARNESS=<path>)"; 	  exit 0; 	fi; 	$(CARGO) build --locked -p contract-tests && 	SDK_TEST_HARNESS="$(SDK_TEST_HARNESS)" scripts/with-local-aws.sh 	  scripts/contract-tests.sh target/debug/contract-tests target/contract-tests/junit.xml
 
 .PHONY: demo
 demo: tools ## Watch the pipeline work locally: DynamoDB Local, bundled flags, sync, evaluate
