@@ -1,0 +1,415 @@
+//! A local stand-in for the AWS Lambda Runtime API and Extensions API, so the real `bootstrap`
+//! binaries answer invocations in tests as they do in Lambda: the documented endpoints
+//! (`/2018-06-01/runtime/invocation/next`, `/{id}/response`, `/{id}/error`, `/init/error`,
+//! `/2020-01-01/extension/register`, `/2020-01-01/extension/event/next`), their headers and their
+//! long polls. Invocations are queued by the test; extensions registered for `INVOKE` get one
+//! event per invocation and `SHUTDOWN` when the test shuts the environment down.
+
+use std::collections::{HashMap, VecDeque};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Response, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:standin";
+
+/// How an invocation ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// `POST /runtime/invocation/{id}/response` with this body.
+    Response(Value),
+    /// `POST /runtime/invocation/{id}/error`: the `Lambda-Runtime-Function-Error-Type` header
+    /// and the body.
+    Error { error_type: String, body: Value },
+}
+
+impl Outcome {
+    /// The response body, or a panic naming the error.
+    pub fn response(self) -> Value {
+        match self {
+            Outcome::Response(body) => body,
+            Outcome::Error { error_type, body } => {
+                panic!("the invocation failed: {error_type}: {body}")
+            }
+        }
+    }
+}
+
+/// What happened, in order, with the time since the stand-in started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Happened {
+    /// The runtime took invocation `id` (its `next` returned).
+    Delivered(String),
+    /// The runtime answered invocation `id` (response or error).
+    Answered(String),
+    /// Extension `name` asked for its next event (it finished the previous one).
+    ExtensionNext(String),
+    /// An extension registered under `name`.
+    Registered(String),
+}
+
+struct Extension {
+    name: String,
+    events: Vec<String>,
+    queue: VecDeque<Value>,
+}
+
+#[derive(Default)]
+struct Inner {
+    queue: VecDeque<(String, Value)>,
+    outcomes: HashMap<String, Outcome>,
+    init_error: Option<Value>,
+    extensions: HashMap<String, Extension>,
+    timeline: Vec<(Duration, Happened)>,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    changed: Notify,
+    started: Instant,
+    next_id: AtomicU64,
+    invocation_timeout: Duration,
+}
+
+impl Shared {
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let result = f(&mut self.inner.lock().expect("lambda stand-in state"));
+        self.changed.notify_waiters();
+        result
+    }
+
+    fn record(&self, inner: &mut Inner, happened: Happened) {
+        inner.timeline.push((self.started.elapsed(), happened));
+    }
+
+    /// Waits until `ready` returns something, re-checking on every change.
+    async fn wait_for<T>(&self, mut ready: impl FnMut(&mut Inner) -> Option<T>) -> T {
+        loop {
+            let notified = self.changed.notified();
+            if let Some(value) = self.with(&mut ready) {
+                return value;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A running Lambda API stand-in; lives until the test process ends.
+#[derive(Clone)]
+pub struct LambdaApi {
+    address: std::net::SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl LambdaApi {
+    /// Starts the stand-in on a free loopback port.
+    pub fn start() -> Self {
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner::default()),
+            changed: Notify::new(),
+            started: Instant::now(),
+            next_id: AtomicU64::new(1),
+            invocation_timeout: Duration::from_secs(30),
+        });
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(invocation_response),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(invocation_error),
+            )
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .route("/2020-01-01/extension/register", post(register))
+            .route("/2020-01-01/extension/event/next", get(extension_next))
+            .route("/2020-01-01/extension/init/error", post(extension_error))
+            .route("/2020-01-01/extension/exit/error", post(extension_error))
+            .with_state(shared.clone());
+        let address = crate::serve(app);
+        Self { address, shared }
+    }
+
+    /// The value of `AWS_LAMBDA_RUNTIME_API` (host and port, no scheme).
+    pub fn runtime_api(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// Queues an invocation and waits for the runtime's answer (30 s at most).
+    pub async fn invoke(&self, payload: Value) -> Outcome {
+        let id = format!(
+            "req-{}",
+            self.shared.next_id.fetch_add(1, Ordering::Relaxed)
+        );
+        self.shared
+            .with(|inner| inner.queue.push_back((id.clone(), payload)));
+        let wait = self
+            .shared
+            .wait_for(|inner| inner.outcomes.get(&id).cloned());
+        tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .unwrap_or_else(|_| panic!("invocation {id} got no answer within 30 s"))
+    }
+
+    /// Sends `SHUTDOWN` to the extensions registered for it.
+    pub fn shutdown_extensions(&self) {
+        let deadline = epoch_millis() + 2_000;
+        self.shared.with(|inner| {
+            for extension in inner.extensions.values_mut() {
+                if extension.events.iter().any(|e| e == "SHUTDOWN") {
+                    extension.queue.push_back(json!({
+                        "eventType": "SHUTDOWN",
+                        "shutdownReason": "spindown",
+                        "deadlineMs": deadline,
+                    }));
+                }
+            }
+        });
+    }
+
+    /// The body the runtime posted to `/runtime/init/error`, if it did.
+    pub fn init_error(&self) -> Option<Value> {
+        self.shared.with(|inner| inner.init_error.clone())
+    }
+
+    /// Names of the extensions registered so far.
+    pub fn extensions(&self) -> Vec<String> {
+        self.shared.with(|inner| {
+            let mut names: Vec<String> =
+                inner.extensions.values().map(|e| e.name.clone()).collect();
+            names.sort();
+            names
+        })
+    }
+
+    /// Everything that happened so far, in order.
+    pub fn timeline(&self) -> Vec<(Duration, Happened)> {
+        self.shared.with(|inner| inner.timeline.clone())
+    }
+
+    /// Waits until `happened` is in the timeline (10 s at most); returns whether it was.
+    pub async fn wait_until(&self, happened: &Happened) -> bool {
+        let wait = self.shared.wait_for(|inner| {
+            inner
+                .timeline
+                .iter()
+                .any(|(_, h)| h == happened)
+                .then_some(())
+        });
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .is_ok()
+    }
+
+    /// Starts `binary` as Lambda would: with the Runtime API address and the function
+    /// variables `lambda_runtime` reads, plus `env`.
+    pub fn spawn(&self, binary: &str, env: &[(&str, &str)]) -> Child {
+        let mut command = Command::new(binary);
+        command
+            .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "standin")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/standin")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "standin-stream")
+            .env("_HANDLER", "bootstrap")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {binary}: {e}"))
+    }
+}
+
+/// Sends SIGTERM to a child process, as Lambda does before it shuts an environment down.
+pub fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -TERM {}", child.id());
+}
+
+fn epoch_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+async fn next_invocation(State(shared): State<Arc<Shared>>) -> Response<Body> {
+    let (id, payload) = shared
+        .wait_for(|inner| {
+            let next = inner.queue.pop_front()?;
+            let deadline = epoch_millis() + shared.invocation_timeout.as_millis() as u64;
+            for extension in inner.extensions.values_mut() {
+                if extension.events.iter().any(|e| e == "INVOKE") {
+                    extension.queue.push_back(json!({
+                        "eventType": "INVOKE",
+                        "deadlineMs": deadline,
+                        "requestId": next.0,
+                        "invokedFunctionArn": FUNCTION_ARN,
+                        "tracing": {"type": "X-Amzn-Trace-Id", "value": "Root=1-00000000-000000000000000000000000"},
+                    }));
+                }
+            }
+            shared.record(inner, Happened::Delivered(next.0.clone()));
+            Some(next)
+        })
+        .await;
+    let deadline = epoch_millis() + shared.invocation_timeout.as_millis() as u64;
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("lambda-runtime-aws-request-id", &id)
+        .header("lambda-runtime-deadline-ms", deadline.to_string())
+        .header("lambda-runtime-invoked-function-arn", FUNCTION_ARN)
+        .header(
+            "lambda-runtime-trace-id",
+            "Root=1-00000000-000000000000000000000000;Sampled=0",
+        )
+        .body(Body::from(payload.to_string()))
+        .unwrap_or_default()
+}
+
+fn json_or_text(body: &Bytes) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
+fn accepted() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::ACCEPTED)
+        .body(Body::from(r#"{"status":"OK"}"#))
+        .unwrap_or_default()
+}
+
+async fn invocation_response(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response<Body> {
+    shared.with(|inner| {
+        inner
+            .outcomes
+            .insert(id.clone(), Outcome::Response(json_or_text(&body)));
+        shared.record(inner, Happened::Answered(id));
+    });
+    accepted()
+}
+
+async fn invocation_error(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    let error_type = headers
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("Unhandled")
+        .to_string();
+    shared.with(|inner| {
+        inner.outcomes.insert(
+            id.clone(),
+            Outcome::Error {
+                error_type,
+                body: json_or_text(&body),
+            },
+        );
+        shared.record(inner, Happened::Answered(id));
+    });
+    accepted()
+}
+
+async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> Response<Body> {
+    shared.with(|inner| inner.init_error = Some(json_or_text(&body)));
+    accepted()
+}
+
+async fn register(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    let name = headers
+        .get("lambda-extension-name")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let events: Vec<String> = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|b| b.get("events").cloned())
+        .and_then(|e| serde_json::from_value(e).ok())
+        .unwrap_or_default();
+    let id = format!(
+        "ext-{}",
+        shared.next_id.fetch_add(1, Ordering::Relaxed)
+    );
+    shared.with(|inner| {
+        inner.extensions.insert(
+            id.clone(),
+            Extension {
+                name: name.clone(),
+                events,
+                queue: VecDeque::new(),
+            },
+        );
+        shared.record(inner, Happened::Registered(name));
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("lambda-extension-identifier", id)
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"functionName": "standin", "functionVersion": "$LATEST", "handler": "bootstrap"})
+                .to_string(),
+        ))
+        .unwrap_or_default()
+}
+
+async fn extension_next(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response<Body> {
+    let id = headers
+        .get("lambda-extension-identifier")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let known = shared.with(|inner| {
+        let name = inner.extensions.get(&id).map(|e| e.name.clone());
+        if let Some(name) = &name {
+            shared.record(inner, Happened::ExtensionNext(name.clone()));
+        }
+        name.is_some()
+    });
+    if !known {
+        return Response::builder()
+            .status(StatusCode::FORBIDDEN)
+            .body(Body::from(r#"{"errorType":"Extension.UnknownExtensionIdentifier"}"#))
+            .unwrap_or_default();
+    }
+    let event = shared
+        .wait_for(|inner| inner.extensions.get_mut(&id)?.queue.pop_front())
+        .await;
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("lambda-extension-event-identifier", "event")
+        .body(Body::from(event.to_string()))
+        .unwrap_or_default()
+}
+
+async fn extension_error(body: Bytes) -> Response<Body> {
+    tracing::warn!("an extension reported an error: {}", String::from_utf8_lossy(&body));
+    accepted()
+}
