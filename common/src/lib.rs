@@ -1,5 +1,10 @@
-//! Code shared by the pipeline's two Lambdas (`syncer`, `example-reader`).
+//! Plumbing shared by the pipeline's two Lambdas (`syncer`, `example-reader`): startup and
+//! logging, AWS configuration and error descriptions, retry backoff, SSM secrets, settings.
+//! The LaunchDarkly store itself is the `launchdarkly-dynamo-store` crate, which this one does
+//! not depend on.
 
+pub mod aws;
+pub mod backoff;
 pub mod secrets;
 pub mod settings;
 
@@ -28,18 +33,6 @@ pub fn init_tracing(json: bool) {
             .init();
     } else {
         builder.init();
-    }
-}
-
-/// Fails with a line saying what to set when the AWS configuration has no region: the AWS SDK
-/// would otherwise fail every request with an error that does not say so.
-pub fn require_region(config: &aws_config::SdkConfig) -> Result<(), settings::ConfigError> {
-    match config.region() {
-        Some(_) => Ok(()),
-        None => Err(settings::ConfigError::Missing(
-            "AWS_REGION",
-            "set the AWS region of the table (for example AWS_REGION=us-east-1), or a profile with a region",
-        )),
     }
 }
 

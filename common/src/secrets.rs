@@ -109,7 +109,7 @@ impl CachedSecret {
                 Ok(None)
             }
             Err(err) => {
-                let (code, message) = launchdarkly_dynamo_store::describe_aws_error(&err);
+                let (code, message) = crate::aws::describe_error(&err);
                 Err(SecretError {
                     name: name.to_string(),
                     code,

@@ -22,11 +22,13 @@ async fn main() -> ExitCode {
         eprintln!("nothing to do: run `example-reader eval <flag> --context <JSON>`, or `example-reader --help`");
         return ExitCode::from(2);
     }
-    let aws = launchdarkly_dynamo_store::load_default_config().await;
-    if let Err(err) = ld_dynamo_common::require_region(&aws) {
-        tracing::error!("{err}");
-        return ExitCode::from(2);
-    }
+    let aws = match ld_dynamo_common::aws::load_config().await {
+        Ok(aws) => aws,
+        Err(err) => {
+            tracing::error!("{err}");
+            return ExitCode::from(2);
+        }
+    };
     let sdk_key = match &config.sdk_key {
         None => None,
         Some(source) => {

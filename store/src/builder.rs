@@ -109,7 +109,7 @@ impl DynamoDbStoreBuilder {
         let client = match &self.source {
             ClientSource::Client(client) => client.clone(),
             ClientSource::Config(config) => Client::new(config),
-            ClientSource::Default => Client::new(&load_default_config().await),
+            ClientSource::Default => Client::new(&default_sdk_config().await),
         };
         DynamoDbStore::new(
             client,
@@ -131,7 +131,7 @@ fn install_crypto_provider() {
 }
 
 /// The standard AWS configuration chain with the store's timeouts.
-pub async fn load_default_config() -> SdkConfig {
+async fn default_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()

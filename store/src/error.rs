@@ -151,7 +151,7 @@ fn is_key_schema_message(message: &str) -> bool {
 
 /// The AWS error code (or transport failure kind) and message of any AWS SDK error, with the
 /// transport's underlying cause spelled out (for log lines a person can act on).
-pub fn describe_aws_error<E>(err: &SdkError<E, HttpResponse>) -> (String, String)
+pub(crate) fn describe_aws_error<E>(err: &SdkError<E, HttpResponse>) -> (String, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

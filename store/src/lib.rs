@@ -120,8 +120,8 @@ mod sdk;
 mod snapshot;
 mod store;
 
-pub use builder::{load_default_config, DynamoDbStoreBuilder};
-pub use error::{describe_aws_error, StoreError};
+pub use builder::DynamoDbStoreBuilder;
+pub use error::StoreError;
 pub use lease::{Coverage, SyncCoordinator, SyncLease, Ticket, Turn};
 pub use report::{ApplyReport, ItemRef};
 pub use schema::Kind;

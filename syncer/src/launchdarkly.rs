@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use rand::Rng;
 use reqwest::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT};
 use reqwest::StatusCode;
 use tokio::time::Instant;
@@ -205,11 +204,7 @@ impl LaunchDarklyClient {
 /// Full-jitter exponential backoff, or the server's `Retry-After` if longer, capped at
 /// [`RETRY_AFTER_CAP`] so a hostile or confused header cannot stall the sync.
 fn retry_delay(attempt: u32, retry_after: Option<Duration>) -> Duration {
-    let ceiling = RETRY_BASE
-        .saturating_mul(1 << attempt.min(8))
-        .min(RETRY_CAP);
-    let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-    let jitter = Duration::from_millis(rand::rng().random_range(0..=ceiling_ms));
+    let jitter = ld_dynamo_common::backoff::full_jitter(attempt, RETRY_BASE, RETRY_CAP);
     retry_after
         .unwrap_or(Duration::ZERO)
         .min(RETRY_AFTER_CAP)
