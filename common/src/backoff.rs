@@ -23,9 +23,14 @@ mod tests {
         let base = Duration::from_millis(10);
         let cap = Duration::from_millis(500);
         for attempt in 0..40 {
-            let ceiling = base.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(cap);
+            let ceiling = base
+                .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+                .min(cap);
             for _ in 0..20 {
-                assert!(full_jitter(attempt, base, cap) <= ceiling, "attempt {attempt}");
+                assert!(
+                    full_jitter(attempt, base, cap) <= ceiling,
+                    "attempt {attempt}"
+                );
             }
         }
     }

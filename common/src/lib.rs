@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod backoff;
+pub mod http;
 pub mod secrets;
 pub mod settings;
 

@@ -1,71 +1,76 @@
-//! One handler for every trigger: API Gateway webhooks (REST or HTTP API events), EventBridge
-//! schedules, and manual invokes with any JSON.
+//! One handler for every trigger, over `lambda_http`'s typed requests: webhooks from API Gateway
+//! (REST v1, HTTP API v2), an Application Load Balancer or a function URL; and every other event
+//! (EventBridge schedules, manual invokes with any JSON), which `lambda_http` passes through with
+//! the event as the body.
 
-use base64::Engine;
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use ld_dynamo_common::http::json_response;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::sync::{SyncError, Syncer, Trigger};
+use crate::sync::{Summary, SyncError, Syncer, Trigger};
 use crate::webhook;
 
+/// API Gateway gives up on an integration after 30 s: answer a webhook before that
+/// (LaunchDarkly retries a failed delivery; the schedule catches up).
 const API_GATEWAY_BUDGET: std::time::Duration = std::time::Duration::from_secs(27);
+
+/// What a webhook caller learns of a failure; the details are in the function's log.
+const INTERNAL_ERROR: &str = "the sync failed; see the function's log";
 
 /// A failed sync for a non-HTTP trigger: Lambda reports it as a failed invocation.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct HandlerError(#[from] SyncError);
 
-/// Handles one Lambda event.
+impl From<HandlerError> for lambda_http::lambda_runtime::Diagnostic {
+    fn from(err: HandlerError) -> Self {
+        Self {
+            error_type: "SyncFailed".to_string(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+/// Handles one invocation, within `deadline`.
 pub async fn handle(
     syncer: &Syncer,
-    event: Value,
+    request: Request,
     deadline: Instant,
-) -> Result<Value, HandlerError> {
-    if let Some(request) = HttpRequest::from_event(&event) {
-        return Ok(handle_webhook(syncer, request, deadline).await);
+) -> Result<Response<Body>, HandlerError> {
+    if matches!(
+        request.request_context_ref(),
+        Some(RequestContext::PassThrough)
+    ) {
+        let trigger = event_trigger(request.body());
+        let summary = run_sync(syncer, trigger, deadline).await?;
+        return Ok(json_response(StatusCode::OK, &to_json(&summary)));
     }
-    let trigger = if event.get("source").and_then(Value::as_str) == Some("aws.events")
-        || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
-    {
+    Ok(handle_webhook(syncer, &request, deadline).await)
+}
+
+/// A scheduled event from EventBridge, or a manual invoke with any other payload.
+fn event_trigger(body: &[u8]) -> Trigger {
+    let event: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let scheduled = event.get("source").and_then(Value::as_str) == Some("aws.events")
+        || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
+    if scheduled {
         Trigger::Schedule
     } else {
         Trigger::Manual
-    };
-    let summary = run_sync(syncer, trigger, deadline).await?;
-    Ok(to_json(&summary))
+    }
 }
 
 async fn run_sync(
     syncer: &Syncer,
     trigger: Trigger,
     deadline: Instant,
-) -> Result<crate::sync::Summary, SyncError> {
+) -> Result<Summary, SyncError> {
     match syncer.sync(trigger, deadline).await {
         Ok(summary) => {
-            tracing::info!(
-                trigger = ?summary.trigger,
-                flags = summary.flags,
-                segments = summary.segments,
-                written = summary.written,
-                unchanged = summary.unchanged,
-                deleted = summary.deleted,
-                skipped = summary.skipped.len(),
-                not_modified = summary.not_modified,
-                ms = summary.ms,
-                repaired = summary.repaired,
-                covered = summary.covered,
-                "sync {}: {} flags, {} segments; {} written, {} repaired, {} unchanged, {} deleted, {} skipped{}",
-                summary.status,
-                summary.flags,
-                summary.segments,
-                summary.written,
-                summary.repaired,
-                summary.unchanged,
-                summary.deleted,
-                summary.skipped.len(),
-                if summary.covered { " (covered by another sync that fetched after this trigger)" } else { "" }
-            );
-
+            log_summary(&summary);
             Ok(summary)
         }
         Err(err) => {
@@ -75,69 +80,50 @@ async fn run_sync(
     }
 }
 
-/// The parts of an API Gateway event the webhook needs.
-struct HttpRequest {
-    method: String,
-    signature: Option<String>,
-    body: Vec<u8>,
-}
-
-impl HttpRequest {
-    /// Reads a REST API (v1) or HTTP API (v2) proxy event; `None` for any other event.
-    fn from_event(event: &Value) -> Option<Self> {
-        let method = event
-            .get("httpMethod")
-            .or_else(|| event.pointer("/requestContext/http/method"))
-            .and_then(Value::as_str)?
-            .to_ascii_uppercase();
-        let signature = event
-            .get("headers")
-            .and_then(Value::as_object)
-            .and_then(|headers| {
-                headers
-                    .iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case("x-ld-signature"))
-                    .and_then(|(_, value)| value.as_str())
-            })
-            .map(str::to_string);
-        let raw = event
-            .get("body")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let body = if event.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
-            base64::engine::general_purpose::STANDARD
-                .decode(raw)
-                .unwrap_or_default()
+fn log_summary(summary: &Summary) {
+    tracing::info!(
+        trigger = ?summary.trigger,
+        flags = summary.flags,
+        segments = summary.segments,
+        written = summary.written,
+        repaired = summary.repaired,
+        unchanged = summary.unchanged,
+        deleted = summary.deleted,
+        skipped = summary.skipped.len(),
+        not_modified = summary.not_modified,
+        covered = summary.covered,
+        ms = summary.ms,
+        "sync {}: {} flags, {} segments; {} written, {} repaired, {} unchanged, {} deleted, {} skipped{}",
+        summary.status,
+        summary.flags,
+        summary.segments,
+        summary.written,
+        summary.repaired,
+        summary.unchanged,
+        summary.deleted,
+        summary.skipped.len(),
+        if summary.covered {
+            " (covered by another sync that fetched after this trigger)"
         } else {
-            raw.as_bytes().to_vec()
-        };
-        Some(Self {
-            method,
-            signature,
-            body,
-        })
-    }
+            ""
+        }
+    );
 }
 
-async fn handle_webhook(syncer: &Syncer, request: HttpRequest, deadline: Instant) -> Value {
-    if request.method != "POST" {
-        return response(
-            405,
-            json!({"status": "error", "error": "only POST is accepted"}),
-        );
+async fn handle_webhook(syncer: &Syncer, request: &Request, deadline: Instant) -> Response<Body> {
+    if request.method() != Method::POST {
+        return error_response(StatusCode::METHOD_NOT_ALLOWED, "only POST is accepted");
     }
     match syncer.webhook_secret().await {
         Ok(Some(secret)) => {
-            if let Err(err) = webhook::verify(
-                secret.expose().as_bytes(),
-                &request.body,
-                request.signature.as_deref(),
-            ) {
+            let signature = request
+                .headers()
+                .get("x-ld-signature")
+                .and_then(|v| v.to_str().ok());
+            if let Err(err) = webhook::verify(secret.expose().as_bytes(), request.body(), signature)
+            {
                 tracing::warn!("webhook refused with 401, no sync run: {err}; check that the secret in LaunchDarkly matches the webhook secret parameter");
-                return response(
-                    401,
-                    json!({"status": "error", "error": "invalid webhook signature"}),
-                );
+                return error_response(StatusCode::UNAUTHORIZED, "invalid webhook signature");
             }
         }
         Ok(None) => {}
@@ -145,19 +131,18 @@ async fn handle_webhook(syncer: &Syncer, request: HttpRequest, deadline: Instant
             tracing::error!(
                 "webhook not processed: {err}; check the IAM permission ssm:GetParameter on it"
             );
-            return response(500, json!({"status": "error", "error": INTERNAL_ERROR}));
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR);
         }
     }
     // The body is an audit entry, possibly out of order: it is never applied as data. Every
-    // webhook triggers a full fetch. API Gateway gives up on an integration after 29 s, so
-    // answer before that (LaunchDarkly retries a failed delivery; the schedule catches up).
+    // webhook triggers a full fetch.
     let deadline = deadline.min(Instant::now() + API_GATEWAY_BUDGET);
     // The caller is on the internet: counts only. Item keys, AWS errors and parameter names go
     // to the log line `run_sync` writes.
     match run_sync(syncer, Trigger::Webhook, deadline).await {
-        Ok(summary) => response(
-            200,
-            json!({
+        Ok(summary) => json_response(
+            StatusCode::OK,
+            &json!({
                 "status": summary.status,
                 "written": summary.written,
                 "deleted": summary.deleted,
@@ -167,27 +152,19 @@ async fn handle_webhook(syncer: &Syncer, request: HttpRequest, deadline: Instant
                 "covered": summary.covered,
             }),
         ),
-        Err(err) if err.is_transient() => response(
-            503,
-            json!({"status": "error", "error": "the sync did not complete; it will be retried"}),
+        Err(err) if err.is_transient() => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the sync did not complete; it will be retried",
         ),
-        Err(_) => response(500, json!({"status": "error", "error": INTERNAL_ERROR})),
+        Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR),
     }
 }
 
-/// What a webhook caller learns of a failure; the details are in the function's log.
-const INTERNAL_ERROR: &str = "the sync failed; see the function's log";
-
-fn to_json(summary: &crate::sync::Summary) -> Value {
+fn to_json(summary: &Summary) -> Value {
     serde_json::to_value(summary)
-        .unwrap_or_else(|e| json!({"status": "ok", "error": e.to_string()}))
+        .unwrap_or_else(|e| json!({"status": summary.status, "error": e.to_string()}))
 }
 
-/// An API Gateway proxy response.
-fn response(status: u16, body: Value) -> Value {
-    json!({
-        "statusCode": status,
-        "headers": {"content-type": "application/json"},
-        "body": body.to_string(),
-    })
+fn error_response(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(status, &json!({"status": "error", "error": message}))
 }

@@ -2,8 +2,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use lambda_runtime::{service_fn, LambdaEvent};
-use serde_json::Value;
+use lambda_http::{service_fn, Request, RequestExt};
 use syncer::{handle, Cli, Command, Syncer, Trigger};
 use tokio::time::Instant;
 
@@ -41,31 +40,37 @@ async fn main() -> ExitCode {
         }
     };
     if in_lambda {
-        let syncer = &syncer;
-        let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-            // Keep a second for the runtime to send the answer.
-            let deadline = Instant::now()
-                + ld_dynamo_common::time_left(event.context.deadline, Duration::from_secs(1));
-            handle(syncer, event.payload, deadline)
-                .await
-                .map_err(lambda_runtime::Error::from)
-        }))
-        .await;
-        return match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                tracing::error!("the Lambda runtime stopped: {err}");
-                ExitCode::FAILURE
-            }
-        };
+        serve_lambda(&syncer).await
+    } else {
+        sync_once(&syncer).await
     }
-    match syncer
-        .sync(
-            Trigger::Cli,
-            Instant::now() + Duration::from_secs(24 * 3600),
-        )
-        .await
-    {
+}
+
+/// Every invocation: webhooks as HTTP requests, other events passed through.
+async fn serve_lambda(syncer: &Syncer) -> ExitCode {
+    let result = lambda_http::run(service_fn(|request: Request| async move {
+        // Keep a second for the runtime to send the answer.
+        let deadline = request
+            .lambda_context_ref()
+            .map_or(Duration::from_secs(60), |context| {
+                ld_dynamo_common::time_left(context.deadline, Duration::from_secs(1))
+            });
+        handle(syncer, request, Instant::now() + deadline).await
+    }))
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("the Lambda runtime stopped: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `syncer sync`: one reconciling sync, one JSON line.
+async fn sync_once(syncer: &Syncer) -> ExitCode {
+    let deadline = Instant::now() + Duration::from_secs(24 * 3600);
+    match syncer.sync(Trigger::Cli, deadline).await {
         Ok(summary) => {
             print_line(&serde_json::to_string(&summary).unwrap_or_default());
             if summary.is_partial() {
@@ -80,9 +85,8 @@ async fn main() -> ExitCode {
         }
         Err(err) => {
             tracing::error!("sync failed, the table was left as it was: {err}");
-            println!(
-                "{}",
-                serde_json::json!({"status": "error", "error": err.to_string()})
+            print_line(
+                &serde_json::json!({"status": "error", "error": err.to_string()}).to_string(),
             );
             ExitCode::FAILURE
         }

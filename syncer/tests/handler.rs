@@ -1,28 +1,73 @@
-//! The Lambda handler for each trigger, and secrets read from SSM (moto) at run time.
+//! The Lambda handler for each trigger, over the same `lambda_http` requests the runtime builds
+//! from real events (REST v1, HTTP API v2, ALB; schedules and manual invokes passed through),
+//! and secrets read from SSM (moto) at run time.
 
 mod common;
 
 use common::*;
 use ld_dynamo_common::settings::SdkKeyArgs;
+use ld_dynamo_testkit::events::{self, HttpCall};
 use serde_json::{json, Value};
+use syncer::handler::HandlerError;
 use syncer::webhook::sign;
-use syncer::{handle, Settings};
+use syncer::{Settings, Syncer};
+use tokio::time::Instant;
 
 const SECRET: &str = "webhook-secret-xyz";
 const AUDIT_ENTRY: &str = r#"{"_id":"1","kind":"flag","name":"a","titleVerb":"changed the flag"}"#;
 
-/// An API Gateway REST (v1) proxy event.
-fn rest_event(headers: Value, body: &str) -> Value {
-    json!({"resource": "/", "path": "/", "httpMethod": "POST", "headers": headers, "body": body, "isBase64Encoded": false})
+fn header_pairs(headers: &Value) -> Vec<(String, String)> {
+    headers
+        .as_object()
+        .map(|h| {
+            h.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
-/// An API Gateway HTTP API (v2) event, base64 body.
+fn webhook_call(
+    headers: &[(String, String)],
+    body: &str,
+    event: impl Fn(&HttpCall) -> Value,
+) -> Value {
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    event(&HttpCall::post("/webhook", &pairs, body))
+}
+
+/// An API Gateway REST (v1) proxy event.
+fn rest_event(headers: Value, body: &str) -> Value {
+    webhook_call(&header_pairs(&headers), body, |call| {
+        call.rest_v1("/webhook")
+    })
+}
+
+/// An API Gateway HTTP API (v2) event, base64 body (also what function URLs send).
 fn http_api_event(headers: Value, body: &str) -> Value {
-    use base64::Engine;
-    json!({
-        "version": "2.0", "routeKey": "POST /", "rawPath": "/", "headers": headers,
-        "requestContext": {"http": {"method": "POST", "path": "/"}},
-        "body": base64::engine::general_purpose::STANDARD.encode(body), "isBase64Encoded": true
+    webhook_call(&header_pairs(&headers), body, |call| {
+        call.http_v2("/webhook")
+    })
+}
+
+/// An Application Load Balancer event.
+fn alb_event(headers: Value, body: &str) -> Value {
+    webhook_call(&header_pairs(&headers), body, |call| call.alb())
+}
+
+/// Runs the handler on `event` as `lambda_http` delivers it. HTTP events answer
+/// `{"statusCode","body"}` as API Gateway would see them; other events answer their result.
+async fn handle(syncer: &Syncer, event: Value, deadline: Instant) -> Result<Value, HandlerError> {
+    let http = event.get("requestContext").is_some();
+    let response = syncer::handle(syncer, events::request(&event), deadline).await?;
+    let body = ld_dynamo_common::http::json_body(&response);
+    Ok(if http {
+        json!({"statusCode": response.status().as_u16(), "body": body.to_string()})
+    } else {
+        body
     })
 }
 
@@ -79,6 +124,14 @@ async fn header_name_case_does_not_matter_and_http_api_events_work() {
         .unwrap();
         assert_eq!(status(&response), 200, "{name}: {response}");
     }
+    let response = handle(
+        &syncer,
+        alb_event(json!({"x-ld-signature": signature}), AUDIT_ENTRY),
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(&response), 200, "ALB: {response}");
     assert_eq!(env.flags().await.len(), 1);
 }
 
@@ -204,8 +257,9 @@ async fn a_failed_sync_answers_5xx_so_launchdarkly_retries() {
 #[tokio::test]
 async fn schedule_and_manual_invokes_sync_and_return_the_summary() {
     let (env, syncer) = env_with_secret("hook-schedule", Some(SECRET)).await;
-    let scheduled = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-    let summary = handle(&syncer, scheduled, deadline()).await.unwrap();
+    let summary = handle(&syncer, events::schedule(), deadline())
+        .await
+        .unwrap();
     assert_eq!(summary["status"], "ok");
     assert_eq!(summary["trigger"], "schedule");
     assert_eq!(summary["written"], 2);

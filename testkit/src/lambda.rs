@@ -353,10 +353,7 @@ async fn register(
         .and_then(|b| b.get("events").cloned())
         .and_then(|e| serde_json::from_value(e).ok())
         .unwrap_or_default();
-    let id = format!(
-        "ext-{}",
-        shared.next_id.fetch_add(1, Ordering::Relaxed)
-    );
+    let id = format!("ext-{}", shared.next_id.fetch_add(1, Ordering::Relaxed));
     shared.with(|inner| {
         inner.extensions.insert(
             id.clone(),
@@ -395,7 +392,9 @@ async fn extension_next(State(shared): State<Arc<Shared>>, headers: HeaderMap) -
     if !known {
         return Response::builder()
             .status(StatusCode::FORBIDDEN)
-            .body(Body::from(r#"{"errorType":"Extension.UnknownExtensionIdentifier"}"#))
+            .body(Body::from(
+                r#"{"errorType":"Extension.UnknownExtensionIdentifier"}"#,
+            ))
             .unwrap_or_default();
     }
     let event = shared
@@ -410,6 +409,9 @@ async fn extension_next(State(shared): State<Arc<Shared>>, headers: HeaderMap) -
 }
 
 async fn extension_error(body: Bytes) -> Response<Body> {
-    tracing::warn!("an extension reported an error: {}", String::from_utf8_lossy(&body));
+    tracing::warn!(
+        "an extension reported an error: {}",
+        String::from_utf8_lossy(&body)
+    );
     accepted()
 }

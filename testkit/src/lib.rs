@@ -4,6 +4,8 @@
 //! `scripts/with-local-aws.sh` (which `make test` calls); tests get their own table each.
 
 pub mod dynamodb;
+pub mod events;
+pub mod lambda;
 pub mod launchdarkly;
 pub mod logs;
 pub mod proxy;
