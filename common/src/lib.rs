@@ -37,6 +37,34 @@ pub fn init_tracing(json: bool) {
     }
 }
 
+/// Tells Lambda that the function could not start (`POST /runtime/init/error`), so the failure
+/// shows as an init error with this message instead of a bare exit. Outside Lambda, does nothing.
+pub async fn report_init_error(error_type: &str, message: &str) {
+    if !in_lambda() {
+        return;
+    }
+    let body = serde_json::json!({"errorType": error_type, "errorMessage": message}).to_string();
+    let request = lambda_http::http::Request::post("/2018-06-01/runtime/init/error")
+        .header("lambda-runtime-function-error-type", error_type)
+        .header("content-type", "application/json")
+        .body(lambda_runtime_api_client::body::Body::from(body));
+    let sent = match (
+        lambda_runtime_api_client::Client::builder().build(),
+        request,
+    ) {
+        (Ok(client), Ok(request)) => client
+            .call(request)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        (Err(e), _) => Err(e.to_string()),
+        (_, Err(e)) => Err(e.to_string()),
+    };
+    if let Err(err) = sent {
+        tracing::warn!("could not report the init error to the Lambda Runtime API: {err}");
+    }
+}
+
 /// Time left until a Lambda deadline given in milliseconds since the Unix epoch, minus a
 /// margin for the runtime to send the answer.
 pub fn time_left(deadline_epoch_millis: u64, margin: Duration) -> Duration {

@@ -18,6 +18,8 @@ async fn main() -> ExitCode {
         Ok(config) => config,
         Err(err) => {
             tracing::error!("invalid configuration: {err}");
+            ld_dynamo_common::report_init_error("Runtime.InvalidConfiguration", &err.to_string())
+                .await;
             return ExitCode::from(2);
         }
     };
@@ -29,6 +31,8 @@ async fn main() -> ExitCode {
         Ok(aws) => aws,
         Err(err) => {
             tracing::error!("{err}");
+            ld_dynamo_common::report_init_error("Runtime.InvalidConfiguration", &err.to_string())
+                .await;
             return ExitCode::from(2);
         }
     };
@@ -36,6 +40,7 @@ async fn main() -> ExitCode {
         Ok(syncer) => syncer,
         Err(err) => {
             tracing::error!("could not start the syncer: {err:#}");
+            ld_dynamo_common::report_init_error("Runtime.InitError", &format!("{err:#}")).await;
             return ExitCode::FAILURE;
         }
     };

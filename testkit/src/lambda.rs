@@ -233,6 +233,39 @@ impl LambdaApi {
     }
 }
 
+/// The binary to run as a Lambda function: the cargo-lambda release build (`bootstrap`, what
+/// is deployed) when `LAMBDA_BINARIES_DIR` names it (`make test` does), else `fallback` (the
+/// test profile's build of the same binary).
+pub fn function_binary(name: &str, fallback: &str) -> String {
+    match std::env::var("LAMBDA_BINARIES_DIR") {
+        Ok(dir) if !dir.is_empty() => {
+            let path = std::path::Path::new(&dir).join(name).join("bootstrap");
+            assert!(
+                path.exists(),
+                "LAMBDA_BINARIES_DIR is set but {} does not exist: run `make build` first",
+                path.display()
+            );
+            path.to_string_lossy().into_owned()
+        }
+        _ => fallback.to_string(),
+    }
+}
+
+/// Waits (10 s at most) for `child` to exit and returns its exit status.
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the function did not exit within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Sends SIGTERM to a child process, as Lambda does before it shuts an environment down.
 pub fn sigterm(child: &Child) {
     let status = Command::new("kill")
