@@ -10,9 +10,10 @@ use ld_dynamo_common::settings::{SdkKeyArgs, TableArgs};
 /// Evaluates LaunchDarkly feature flags from the DynamoDB table the syncer fills, with the Rust
 /// SDK in daemon mode: no connection to LaunchDarkly is needed to evaluate.
 ///
-/// Inside AWS Lambda it serves API Gateway: `GET /flags/{key}?context=<JSON>` (or
-/// `?key=<context key>&kind=<kind>`) and `GET /flags`. Elsewhere, `example-reader eval` prints the
-/// same JSON. AWS settings come from the standard AWS variables (AWS_REGION, AWS_ENDPOINT_URL, ...).
+/// Inside AWS Lambda it serves HTTP (API Gateway, ALB, function URLs): `GET /flags/{key}?context=<JSON>`
+/// (or `?key=<context key>&kind=<kind>`) and `GET /flags`; a store it cannot read, or a table never
+/// synced, answers 503. Elsewhere, `example-reader eval` prints the same JSON and
+/// `example-reader serve` serves the same API locally. AWS settings come from the standard AWS variables (AWS_REGION, AWS_ENDPOINT_URL, ...).
 #[derive(Parser, Debug)]
 #[command(name = "example-reader", version)]
 pub struct Cli {
@@ -41,6 +42,17 @@ pub enum Command {
         /// The kind of the --key context.
         #[arg(long, default_value = "user", requires = "key")]
         kind: String,
+        /// Send the evaluation's analytics event to LaunchDarkly (needs an SDK key). Off by
+        /// default: a local evaluation should not create contexts in your account.
+        #[arg(long)]
+        send_events: bool,
+    },
+    /// Serve the HTTP API (`GET /flags/{key}`, `GET /flags`) on 127.0.0.1, as the Lambda
+    /// answers it, to try it without AWS.
+    Serve {
+        /// Port to listen on.
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
     },
 }
 
@@ -66,14 +78,24 @@ pub struct Settings {
     )]
     pub events_uri: String,
 
-    /// Longest wait for analytics events to be delivered before each response (a frozen Lambda
-    /// would otherwise lose them).
+    /// Longest wait for analytics events to be delivered by one flush (after an invocation's
+    /// response, at shutdown); undelivered events stay queued.
     #[arg(
         long,
         env = "LAUNCHDARKLY_EVENTS_FLUSH_TIMEOUT_MS",
         default_value_t = 1000
     )]
     pub events_flush_timeout_ms: u64,
+
+    /// Analytics events are delivered at most this long after the evaluation that made them:
+    /// after a response once this interval has passed since the last delivery (never before
+    /// the response), and at shutdown.
+    #[arg(
+        long,
+        env = "LAUNCHDARKLY_EVENTS_FLUSH_INTERVAL_SECONDS",
+        default_value_t = 5
+    )]
+    pub events_flush_interval_seconds: u64,
 }
 
 /// Validated settings.
@@ -85,6 +107,7 @@ pub struct Config {
     pub sdk_key: Option<SecretSource>,
     pub events_uri: String,
     pub events_flush_timeout: Duration,
+    pub events_interval: Duration,
 }
 
 impl Settings {
@@ -98,6 +121,7 @@ impl Settings {
             sdk_key,
             events_uri: self.events_uri.trim_end_matches('/').to_string(),
             events_flush_timeout: Duration::from_millis(self.events_flush_timeout_ms),
+            events_interval: Duration::from_secs(self.events_flush_interval_seconds.max(1)),
         })
     }
 }

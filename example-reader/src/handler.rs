@@ -1,104 +1,74 @@
-//! API Gateway routes: `GET /flags/{key}` and `GET /flags`, over plain request and response
-//! types so they are tested without Lambda.
+//! The HTTP routes, over `lambda_http`'s typed requests (API Gateway REST v1 and HTTP API v2,
+//! ALB, function URLs, and the local `serve` command): `GET /flags/{key}` and `GET /flags`.
 
-use std::collections::HashMap;
-
-use serde_json::{json, Value};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use ld_dynamo_common::http::json_response;
+use serde_json::json;
 
 use crate::reader::{parse_context, Reader};
 
-/// The parts of an HTTP request the reader uses.
-#[derive(Debug, Clone, Default)]
-pub struct Request {
-    pub method: String,
-    pub path: String,
-    pub query: HashMap<String, String>,
-}
-
-/// A JSON response.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Response {
-    pub status: u16,
-    pub body: Value,
-}
-
-impl Request {
-    /// Reads an API Gateway HTTP API (v2) or REST API (v1) proxy event.
-    pub fn from_event(event: &Value) -> Self {
-        let method = event
-            .pointer("/requestContext/http/method")
-            .or_else(|| event.get("httpMethod"))
-            .and_then(Value::as_str)
-            .unwrap_or("GET")
-            .to_ascii_uppercase();
-        let path = match event.pointer("/pathParameters/key").and_then(Value::as_str) {
-            Some(key) => format!("/flags/{key}"),
-            None => event
-                .get("rawPath")
-                .or_else(|| event.get("path"))
-                .and_then(Value::as_str)
-                .unwrap_or("/")
-                .to_string(),
-        };
-        let query = event
-            .get("queryStringParameters")
-            .and_then(Value::as_object)
-            .map(|params| {
-                params
-                    .iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self {
-            method,
-            path,
-            query,
-        }
+/// Answers one request. A store that cannot be read, or a table never synced, answers `503`
+/// with what is wrong: never as if the flags were missing.
+pub async fn handle(reader: &Reader, request: &Request) -> Response<Body> {
+    if request.method() != Method::GET {
+        return error(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported");
     }
-}
-
-impl Response {
-    fn error(status: u16, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            body: json!({ "error": message.into() }),
-        }
-    }
-
-    /// As an API Gateway proxy response.
-    pub fn into_event(self) -> Value {
-        json!({
-            "statusCode": self.status,
-            "headers": {"content-type": "application/json"},
-            "body": self.body.to_string(),
-        })
-    }
-}
-
-/// Answers one request.
-pub async fn handle(reader: &Reader, request: &Request) -> Response {
-    if request.method != "GET" {
-        return Response::error(405, "only GET is supported");
-    }
-    let path = request.path.trim_end_matches('/');
-    let flag = match path.strip_prefix("/flags") {
-        Some("") => None,
-        Some(rest) if rest.starts_with('/') && rest.len() > 1 => Some(&rest[1..]),
-        _ => return Response::error(404, "not found: use GET /flags/{key} or GET /flags"),
+    let Some(route) = route(request) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not found: use GET /flags/{key} or GET /flags",
+        );
     };
-    let context = match parse_context(
-        request.query.get("context").map(String::as_str),
-        request.query.get("key").map(String::as_str),
-        request.query.get("kind").map(String::as_str),
-    ) {
+    let query = request.query_string_parameters_ref();
+    let parameter = |name: &str| query.and_then(|q| q.first(name));
+    let context = match parse_context(parameter("context"), parameter("key"), parameter("kind")) {
         Ok(context) => context,
-        Err(err) => return Response::error(400, err.to_string()),
+        Err(err) => return error(StatusCode::BAD_REQUEST, &err.to_string()),
     };
-    let body = match flag {
-        Some(flag) => reader.evaluate(flag, &context),
-        None => reader.evaluate_all(&context),
+    let answer = match route {
+        Route::Flag(flag) => reader.evaluate(&flag, &context).await,
+        Route::All => reader.evaluate_all(&context).await,
     };
-    reader.flush_events().await;
-    Response { status: 200, body }
+    match answer {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(unavailable) => {
+            tracing::error!("answered 503: {unavailable}");
+            json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"status": "unavailable", "error": unavailable.to_string()}),
+            )
+        }
+    }
+}
+
+enum Route {
+    Flag(String),
+    All,
+}
+
+/// The route from the `{key}` path parameter when API Gateway gives one, else from the path
+/// (a REST API stage prefix such as `/prod` is allowed in front).
+fn route(request: &Request) -> Option<Route> {
+    if let Some(key) = request.path_parameters_ref().and_then(|p| p.first("key")) {
+        return Some(Route::Flag(key.to_string()));
+    }
+    let path = request.raw_http_path();
+    let path = if path.is_empty() {
+        request.uri().path()
+    } else {
+        path
+    };
+    let rest = &path[path.find("/flags")? + "/flags".len()..];
+    match rest.trim_end_matches('/') {
+        "" => Some(Route::All),
+        key if key.starts_with('/') && !key[1..].contains('/') => {
+            Some(Route::Flag(key[1..].to_string()))
+        }
+        _ => None,
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(status, &json!({ "error": message }))
 }

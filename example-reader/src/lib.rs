@@ -2,9 +2,13 @@
 //! daemon mode over `launchdarkly-dynamo-store`.
 
 pub mod config;
+pub mod events;
 pub mod handler;
+pub mod health;
 pub mod reader;
+pub mod serve;
 
 pub use config::{Cli, Command, Config, Settings};
-pub use handler::{handle, Request, Response};
+pub use handler::handle;
+pub use health::Unavailable;
 pub use reader::{parse_context, Reader};

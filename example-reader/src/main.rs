@@ -1,10 +1,10 @@
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
-use example_reader::{handle, parse_context, Cli, Command, Reader, Request};
-use lambda_runtime::{service_fn, LambdaEvent};
+use example_reader::{events, handle, parse_context, serve, Cli, Command, Config, Reader};
+use lambda_http::{service_fn, Request};
 use ld_dynamo_common::secrets::CachedSecret;
-use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -15,23 +15,58 @@ async fn main() -> ExitCode {
         Ok(config) => config,
         Err(err) => {
             tracing::error!("invalid configuration: {err}");
+            ld_dynamo_common::report_init_error("Runtime.InvalidConfiguration", &err.to_string())
+                .await;
             return ExitCode::from(2);
         }
     };
-    if !in_lambda && cli.command.is_none() {
-        eprintln!("nothing to do: run `example-reader eval <flag> --context <JSON>`, or `example-reader --help`");
-        return ExitCode::from(2);
+    let command = match (in_lambda, cli.command) {
+        (true, _) => None,
+        (false, Some(command)) => Some(command),
+        (false, None) => {
+            eprintln!("nothing to do: run `example-reader eval <flag> --context <JSON>`, `example-reader serve`, or `example-reader --help`");
+            return ExitCode::from(2);
+        }
+    };
+    let send_events = match &command {
+        None | Some(Command::Serve { .. }) => true,
+        Some(Command::Eval { send_events, .. }) => *send_events,
+    };
+    let reader = match start(&config, send_events).await {
+        Ok(reader) => Arc::new(reader),
+        Err((code, err)) => {
+            tracing::error!("could not start the reader: {err:#}");
+            ld_dynamo_common::report_init_error("Runtime.InitError", &format!("{err:#}")).await;
+            return code;
+        }
+    };
+    match command {
+        None => serve_lambda(reader, &config).await,
+        Some(Command::Serve { port }) => match serve::serve(reader, port).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                tracing::error!("the local server stopped: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Eval {
+            flag,
+            all,
+            context,
+            key,
+            kind,
+            ..
+        }) => eval(&reader, flag.filter(|_| !all), context, key, kind).await,
     }
-    let aws = match ld_dynamo_common::aws::load_config().await {
-        Ok(aws) => aws,
-        Err(err) => {
-            tracing::error!("{err}");
-            return ExitCode::from(2);
-        }
-    };
-    let sdk_key = match &config.sdk_key {
-        None => None,
-        Some(source) => {
+}
+
+/// AWS configuration, the SDK key when events are wanted, and the reader.
+async fn start(config: &Config, send_events: bool) -> Result<Reader, (ExitCode, anyhow::Error)> {
+    let aws = ld_dynamo_common::aws::load_config()
+        .await
+        .map_err(|e| (ExitCode::from(2), e.into()))?;
+    let sdk_key = match (&config.sdk_key, send_events) {
+        (Some(source), true) => {
             let secret = CachedSecret::new(
                 source.clone(),
                 aws_sdk_ssm::Client::new(&aws),
@@ -45,43 +80,57 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        _ => None,
     };
-    let reader = match Reader::new(
-        &config,
+    Reader::new(
+        config,
         aws_sdk_dynamodb::Client::new(&aws),
         sdk_key.as_ref().map(|s| s.expose()),
-    ) {
-        Ok(reader) => reader,
-        Err(err) => {
-            tracing::error!("could not start the reader: {err:#}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if in_lambda {
-        let reader = &reader;
-        let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-            let request = Request::from_event(&event.payload);
-            Ok::<Value, lambda_runtime::Error>(handle(reader, &request).await.into_event())
-        }))
-        .await;
-        return match result {
-            Ok(()) => ExitCode::SUCCESS,
+    )
+    .await
+    .map_err(|e| (ExitCode::FAILURE, e))
+}
+
+/// Serves HTTP invocations; events go out after responses, never before.
+async fn serve_lambda(reader: Arc<Reader>, config: &Config) -> ExitCode {
+    let answered = if reader.sends_events() {
+        match events::start(reader.clone(), config.events_interval).await {
+            Ok(answered) => Some(answered),
             Err(err) => {
-                tracing::error!("the Lambda runtime stopped: {err}");
-                ExitCode::FAILURE
+                tracing::warn!("analytics events will be delivered only while the function runs: the events extension did not register: {err}");
+                None
             }
-        };
-    }
-    let Some(Command::Eval {
-        flag,
-        all,
-        context,
-        key,
-        kind,
-    }) = cli.command
-    else {
-        return ExitCode::from(2);
+        }
+    } else {
+        None
     };
+    let reader = &reader;
+    let answered = &answered;
+    let result = lambda_http::run(service_fn(|request: Request| async move {
+        let response = handle(reader, &request).await;
+        if let Some(answered) = answered {
+            answered.one_more();
+        }
+        Ok::<_, std::convert::Infallible>(response)
+    }))
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("the Lambda runtime stopped: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `example-reader eval`: one line of JSON, or one line saying why the store cannot answer.
+async fn eval(
+    reader: &Reader,
+    flag: Option<String>,
+    context: Option<String>,
+    key: Option<String>,
+    kind: String,
+) -> ExitCode {
     let context = match parse_context(context.as_deref(), key.as_deref(), Some(&kind)) {
         Ok(context) => context,
         Err(err) => {
@@ -89,13 +138,25 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match (all, flag) {
-        (true, _) | (false, None) => reader.evaluate_all(&context),
-        (false, Some(flag)) => reader.evaluate(&flag, &context),
+    let answer = match &flag {
+        Some(flag) => reader.evaluate(flag, &context).await,
+        None => reader.evaluate_all(&context).await,
     };
     reader.close();
-    print_line(&result.to_string());
-    ExitCode::SUCCESS
+    match answer {
+        Ok(result) => {
+            print_line(&result.to_string());
+            ExitCode::SUCCESS
+        }
+        Err(unavailable) => {
+            tracing::error!("{unavailable}");
+            print_line(
+                &serde_json::json!({"status": "unavailable", "error": unavailable.to_string()})
+                    .to_string(),
+            );
+            ExitCode::from(3)
+        }
+    }
 }
 
 /// Prints one line on stdout; a closed pipe (`| head`) is not an error worth a panic.

@@ -1,20 +1,25 @@
-//! The SDK client in daemon mode over the DynamoDB store, and the evaluations it answers.
+//! The SDK client in daemon mode over the DynamoDB store, the evaluations it answers, and the
+//! store check that keeps a broken pipeline from looking like a deleted flag.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use launchdarkly_dynamo_store::DynamoDbStoreBuilder;
 use launchdarkly_server_sdk::{
-    Client, ConfigBuilder, Context, ContextBuilder, FlagDetailConfig, FlagValue,
-    NullEventProcessorBuilder, PersistentDataStoreBuilder, ServiceEndpointsBuilder,
+    Client, ConfigBuilder, Context, ContextBuilder, EvalError, EventProcessorBuilder,
+    FlagDetailConfig, FlagValue, NullEventProcessorBuilder, PersistentDataStoreBuilder, Reason,
+    ServiceEndpointsBuilder,
 };
 use serde_json::{json, Value};
 
 use crate::config::Config;
+use crate::health::{StoreHealth, Unavailable};
 
 /// Built once per container: the SDK client and its store live as long as the process.
 pub struct Reader {
     client: Client,
-    flush_timeout: Option<std::time::Duration>,
+    health: StoreHealth,
+    events: Option<Duration>,
 }
 
 /// A context that could not be built from the request.
@@ -23,8 +28,8 @@ pub struct Reader {
 pub struct BadContext(pub String);
 
 impl Reader {
-    /// Builds the client on `dynamo`. `sdk_key` turns analytics events on.
-    pub fn new(
+    /// Builds the client on `dynamo` and checks the store. `sdk_key` turns analytics events on.
+    pub async fn new(
         config: &Config,
         dynamo: aws_sdk_dynamodb::Client,
         sdk_key: Option<&str>,
@@ -33,6 +38,7 @@ impl Reader {
         if let Some(prefix) = &config.prefix {
             store = store.prefix(prefix);
         }
+        let health = StoreHealth::new(store.build().await?, config.cache_ttl).await;
         let mut data_store = PersistentDataStoreBuilder::new(Arc::new(store));
         data_store.cache_time(config.cache_ttl);
         let mut builder = ConfigBuilder::new(sdk_key.unwrap_or("daemon-mode-no-events"))
@@ -46,8 +52,13 @@ impl Reader {
                     .polling_base_url("https://sdk.launchdarkly.com")
                     .streaming_base_url("https://stream.launchdarkly.com")
                     .events_base_url(&config.events_uri);
-                // The SDK's default event processor, sending to the configured endpoint.
-                builder.service_endpoints(&endpoints)
+                let mut events = EventProcessorBuilder::new();
+                events
+                    .flush_interval(config.events_interval)
+                    .transport(launchdarkly_sdk_transport::HyperTransport::new_https()?);
+                builder
+                    .service_endpoints(&endpoints)
+                    .event_processor(&events)
             }
             None => builder.event_processor(&NullEventProcessorBuilder::new()),
         };
@@ -55,26 +66,37 @@ impl Reader {
         client.start_with_default_executor();
         Ok(Self {
             client,
-            flush_timeout: sdk_key.map(|_| config.events_flush_timeout),
+            health,
+            events: sdk_key.map(|_| config.events_flush_timeout),
         })
     }
 
     /// One flag: `{"flag","value","variationIndex","reason"}`, the SDK's reason JSON included. An
-    /// unknown flag answers a `null` value with the `FLAG_NOT_FOUND` error reason.
-    pub fn evaluate(&self, flag: &str, context: &Context) -> Value {
+    /// unknown flag in a healthy table answers a `null` value with the `FLAG_NOT_FOUND` reason;
+    /// when the store cannot be read or was never synced, the answer is [`Unavailable`].
+    pub async fn evaluate(&self, flag: &str, context: &Context) -> Result<Value, Unavailable> {
         let detail = self
             .client
             .variation_detail(context, flag, FlagValue::Json(Value::Null));
-        json!({
+        if matches!(
+            detail.reason,
+            Reason::Error {
+                error: EvalError::FlagNotFound
+            }
+        ) {
+            self.health.confirm().await?;
+        }
+        Ok(json!({
             "flag": flag,
             "value": detail.value.and_then(|v| v.as_json()).unwrap_or(Value::Null),
             "variationIndex": detail.variation_index,
             "reason": detail.reason,
-        })
+        }))
     }
 
-    /// Every flag's value for the context: `{"flags":{key:value}}`.
-    pub fn evaluate_all(&self, context: &Context) -> Value {
+    /// Every flag's value for the context: `{"flags":{key:value}}`. No flag at all is checked
+    /// like a missing flag.
+    pub async fn evaluate_all(&self, context: &Context) -> Result<Value, Unavailable> {
         let state = self
             .client
             .all_flags_detail(context, FlagDetailConfig::new());
@@ -82,19 +104,32 @@ impl Reader {
         if let Some(map) = flags.as_object_mut() {
             map.retain(|key, _| !key.starts_with('$'));
         }
-        json!({ "flags": flags })
+        if flags.as_object().is_none_or(|map| map.is_empty()) {
+            self.health.confirm().await?;
+        }
+        Ok(json!({ "flags": flags }))
     }
 
-    /// Delivers pending analytics events, waiting at most the configured time.
-    pub async fn flush_events(&self) {
-        if let Some(timeout) = self.flush_timeout {
-            if !self.client.flush_blocking(timeout).await {
-                tracing::warn!("analytics events were not delivered within {timeout:?}; they stay queued for the next invocation");
-            }
+    /// Checks the store now (what the CLI does before answering).
+    pub async fn check_store(&self) -> Result<(), Unavailable> {
+        self.health.check().await
+    }
+
+    /// True when analytics events are sent.
+    pub fn sends_events(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// Delivers pending analytics events, waiting at most the configured time; false when they
+    /// were not all delivered (they stay queued).
+    pub async fn flush_events(&self) -> bool {
+        match self.events {
+            Some(timeout) => self.client.flush_blocking(timeout).await,
+            None => true,
         }
     }
 
-    /// Stops the client, delivering events.
+    /// Stops the client, delivering pending events first (blocking).
     pub fn close(&self) {
         self.client.close();
     }

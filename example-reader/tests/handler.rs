@@ -1,11 +1,13 @@
-//! The reader's routes against DynamoDB Local, with data written by the store crate.
+//! The reader's routes against DynamoDB Local, with data written by the store crate, over the
+//! `lambda_http` requests the runtime builds from real events; and a reader that never reports
+//! a broken store as a missing flag.
 
-use std::collections::HashMap;
-
-use example_reader::{handle, Reader, Request, Settings};
+use example_reader::{handle, Reader, Settings};
 use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Snapshot};
 use launchdarkly_server_sdk::SerializedItem;
+use ld_dynamo_common::http::json_body;
 use ld_dynamo_common::settings::TableArgs;
+use ld_dynamo_testkit::events::{request, HttpCall};
 use serde_json::{json, Value};
 
 fn item(value: Value) -> SerializedItem {
@@ -16,9 +18,7 @@ fn item(value: Value) -> SerializedItem {
     }
 }
 
-async fn reader() -> Reader {
-    let dynamo = ld_dynamo_testkit::dynamodb::client();
-    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader").await;
+fn snapshot() -> Snapshot {
     let mut snapshot = Snapshot::default();
     snapshot.insert(Kind::Segments, "beta-testers", item(json!({
         "key": "beta-testers", "version": 1, "included": ["alice"], "excluded": [], "rules": [], "salt": "b"
@@ -32,74 +32,106 @@ async fn reader() -> Reader {
         "key": "banner-text", "version": 1, "on": true, "targets": [], "prerequisites": [], "rules": [],
         "fallthrough": {"variation": 0}, "offVariation": 0, "variations": ["Welcome!"], "salt": "t"
     })));
+    snapshot
+}
+
+fn settings(table: &str, prefix: Option<&str>) -> Settings {
+    Settings {
+        target: TableArgs {
+            table: Some(table.to_string()),
+            prefix: prefix.map(str::to_string),
+        },
+        cache_ttl_seconds: 30,
+        events_flush_interval_seconds: 5,
+        ..Settings::default()
+    }
+}
+
+/// A table synced with [`snapshot`], and a reader over it.
+async fn reader() -> Reader {
+    let dynamo = ld_dynamo_testkit::dynamodb::client();
+    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader").await;
     let store = DynamoDbStoreBuilder::new(&table)
         .client(dynamo.clone())
         .build()
         .await
         .unwrap();
-    store.apply_snapshot(&snapshot).await.unwrap();
-    let config = Settings {
-        target: TableArgs {
-            table: Some(table),
-            prefix: None,
-        },
-        cache_ttl_seconds: 30,
-        ..Settings::default()
-    }
-    .validate()
-    .unwrap();
-    Reader::new(&config, dynamo, None).unwrap()
+    store.apply_snapshot(&snapshot()).await.unwrap();
+    reader_on(settings(&table, None), dynamo).await
 }
 
-fn get(path: &str, query: &[(&str, &str)]) -> Request {
-    Request {
-        method: "GET".into(),
-        path: path.into(),
-        query: query
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<HashMap<_, _>>(),
-    }
+async fn reader_on(settings: Settings, dynamo: aws_sdk_dynamodb::Client) -> Reader {
+    Reader::new(&settings.validate().unwrap(), dynamo, None)
+        .await
+        .unwrap()
+}
+
+/// `GET path?query` through an HTTP API (v2) event, as the function receives it.
+async fn get(reader: &Reader, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
+    let route = if path.starts_with("/flags/") {
+        "/flags/{key}"
+    } else {
+        path
+    };
+    let event = HttpCall::get(path, query).http_v2(route);
+    let response = handle(reader, &request(&event)).await;
+    (response.status().as_u16(), json_body(&response))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flag_is_evaluated_with_the_sdk_reason() {
     let reader = reader().await;
     let alice = r#"{"kind":"user","key":"alice"}"#;
-    let response = handle(&reader, &get("/flags/new-checkout", &[("context", alice)])).await;
-    assert_eq!(response.status, 200);
-    assert_eq!(response.body["flag"], "new-checkout");
-    assert_eq!(response.body["value"], true);
-    assert_eq!(response.body["variationIndex"], 0);
-    assert_eq!(response.body["reason"]["kind"], "RULE_MATCH");
-    assert_eq!(response.body["reason"]["ruleId"], "r1");
+    let (status, body) = get(&reader, "/flags/new-checkout", &[("context", alice)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["flag"], "new-checkout");
+    assert_eq!(body["value"], true);
+    assert_eq!(body["variationIndex"], 0);
+    assert_eq!(body["reason"]["kind"], "RULE_MATCH");
+    assert_eq!(body["reason"]["ruleId"], "r1");
 
-    let response = handle(
+    let (_, body) = get(
         &reader,
-        &get("/flags/new-checkout", &[("key", "bob"), ("kind", "user")]),
+        "/flags/new-checkout",
+        &[("key", "bob"), ("kind", "user")],
     )
     .await;
-    assert_eq!(response.body["value"], false);
-    assert_eq!(response.body["reason"]["kind"], "FALLTHROUGH");
+    assert_eq!(body["value"], false);
+    assert_eq!(body["reason"]["kind"], "FALLTHROUGH");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_flag_is_flag_not_found_not_an_error() {
+async fn every_http_source_is_understood() {
     let reader = reader().await;
-    let response = handle(&reader, &get("/flags/no-such-flag", &[("key", "alice")])).await;
-    assert_eq!(response.status, 200);
-    assert_eq!(response.body["value"], Value::Null);
-    assert_eq!(response.body["reason"]["kind"], "ERROR");
-    assert_eq!(response.body["reason"]["errorKind"], "FLAG_NOT_FOUND");
+    let call = HttpCall::get("/flags/banner-text", &[("key", "alice")]);
+    for (source, event) in [
+        ("REST API v1", call.rest_v1("/flags/{key}")),
+        ("HTTP API v2", call.http_v2("/flags/{key}")),
+        ("ALB", call.alb()),
+    ] {
+        let response = handle(&reader, &request(&event)).await;
+        assert_eq!(response.status(), 200, "{source}");
+        assert_eq!(json_body(&response)["value"], "Welcome!", "{source}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_flag_in_a_healthy_table_is_flag_not_found() {
+    let reader = reader().await;
+    let (status, body) = get(&reader, "/flags/no-such-flag", &[("key", "alice")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["value"], Value::Null);
+    assert_eq!(body["reason"]["kind"], "ERROR");
+    assert_eq!(body["reason"]["errorKind"], "FLAG_NOT_FOUND");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_flags_for_a_context() {
     let reader = reader().await;
-    let response = handle(&reader, &get("/flags", &[("key", "alice")])).await;
-    assert_eq!(response.status, 200);
+    let (status, body) = get(&reader, "/flags", &[("key", "alice")]).await;
+    assert_eq!(status, 200);
     assert_eq!(
-        response.body,
+        body,
         json!({"flags": {"new-checkout": true, "banner-text": "Welcome!"}})
     );
 }
@@ -107,119 +139,152 @@ async fn all_flags_for_a_context() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_clear_errors() {
     let reader = reader().await;
-    for (request, status, words) in [
+    for (path, query, status, words) in [
         (
-            get("/flags/new-checkout", &[("context", "{not json")]),
+            "/flags/new-checkout",
+            vec![("context", "{not json")],
             400,
             "not valid LaunchDarkly context JSON",
         ),
         (
-            get("/flags/new-checkout", &[("context", r#"{"kind":"user"}"#)]),
+            "/flags/new-checkout",
+            vec![("context", r#"{"kind":"user"}"#)],
             400,
             "invalid context",
         ),
-        (get("/flags/new-checkout", &[]), 400, "?context="),
-        (get("/elsewhere", &[("key", "a")]), 404, "not found"),
-        (
-            Request {
-                method: "DELETE".into(),
-                ..get("/flags", &[])
-            },
-            405,
-            "only GET",
-        ),
+        ("/flags/new-checkout", vec![], 400, "?context="),
+        ("/elsewhere", vec![("key", "a")], 404, "not found"),
     ] {
-        let response = handle(&reader, &request).await;
-        assert_eq!(response.status, status, "{request:?}");
-        let error = response.body["error"].as_str().unwrap();
+        let (got, body) = get(&reader, path, &query).await;
+        assert_eq!(got, status, "{path} {query:?}: {body}");
+        let error = body["error"].as_str().unwrap();
         assert!(error.contains(words), "{error}");
     }
+    let post = HttpCall::post("/flags", &[], "{}").http_v2("/flags");
+    let response = handle(&reader, &request(&post)).await;
+    assert_eq!(response.status(), 405);
 }
 
-#[test]
-fn api_gateway_events_are_read() {
-    let v2 = json!({
-        "version": "2.0", "rawPath": "/flags/new-checkout", "pathParameters": {"key": "new-checkout"},
-        "queryStringParameters": {"key": "alice"}, "requestContext": {"http": {"method": "GET"}}
-    });
-    let request = Request::from_event(&v2);
-    assert_eq!(
-        (request.method.as_str(), request.path.as_str()),
-        ("GET", "/flags/new-checkout")
-    );
-    assert_eq!(request.query["key"], "alice");
-    let all = json!({"version": "2.0", "rawPath": "/flags", "requestContext": {"http": {"method": "GET"}}});
-    assert_eq!(Request::from_event(&all).path, "/flags");
+/// Every way the store can be broken answers 503 saying what is wrong, for one flag and for
+/// all flags, instead of `FLAG_NOT_FOUND` or an empty set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_answer_is_503_never_a_missing_flag() {
+    let dynamo = ld_dynamo_testkit::dynamodb::client();
+    let synced = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-prefixed").await;
+    DynamoDbStoreBuilder::new(&synced)
+        .prefix("staging")
+        .client(dynamo.clone())
+        .build()
+        .await
+        .unwrap()
+        .apply_snapshot(&snapshot())
+        .await
+        .unwrap();
+    let never_synced = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-empty").await;
+    let wrong_keys = ld_dynamo_testkit::dynamodb::create_table_with_keys(
+        &dynamo,
+        "reader-wrong-keys",
+        "pk",
+        "sk",
+    )
+    .await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let cases = [
+        (
+            "missing table",
+            settings("no-such-table", None),
+            dynamo.clone(),
+            "ResourceNotFoundException",
+        ),
+        (
+            "unreachable DynamoDB",
+            settings(&synced, Some("staging")),
+            ld_dynamo_testkit::dynamodb::client_for(&closed),
+            "cannot be read",
+        ),
+        (
+            "wrong key schema",
+            settings(&wrong_keys, None),
+            dynamo.clone(),
+            "key schema",
+        ),
+        (
+            "wrong prefix",
+            settings(&synced, Some("production")),
+            dynamo.clone(),
+            "under the prefix \"production\"",
+        ),
+        (
+            "never synced",
+            settings(&never_synced, None),
+            dynamo.clone(),
+            "never synced",
+        ),
+    ];
+    for (case, settings, client, words) in cases {
+        let reader = reader_on(settings, client).await;
+        for path in ["/flags/new-checkout", "/flags"] {
+            let (status, body) = get(&reader, path, &[("key", "alice")]).await;
+            assert_eq!(status, 503, "{case} {path}: {body}");
+            assert_eq!(body["status"], "unavailable");
+            let error = body["error"].as_str().unwrap_or_default();
+            assert!(error.contains(words), "{case} {path}: {error}");
+        }
+    }
+    // The prefix the syncer used works.
+    let reader = reader_on(settings(&synced, Some("staging")), dynamo).await;
+    let (status, body) = get(&reader, "/flags/banner-text", &[("key", "alice")]).await;
+    assert_eq!((status, body["value"].clone()), (200, json!("Welcome!")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn analytics_events_are_flushed_before_the_response_when_a_key_is_set() {
-    use std::sync::{Arc, Mutex};
-    let received: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
-    let sink = received.clone();
-    let events = axum::Router::new().route(
-        "/bulk",
-        axum::routing::post(
-            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                let sink = sink.clone();
-                async move {
-                    let auth = headers
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string();
-                    let json = decompress(&headers, &body);
-                    sink.lock().unwrap().push((auth, json));
-                    axum::http::StatusCode::ACCEPTED
-                }
-            },
-        ),
-    );
-    let address = ld_dynamo_testkit::serve(events);
+async fn a_table_synced_after_cold_start_is_served_once_the_check_expires() {
+    let dynamo = ld_dynamo_testkit::dynamodb::client();
+    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-late").await;
+    let mut late = settings(&table, None);
+    late.cache_ttl_seconds = 0;
+    let reader = reader_on(late, dynamo.clone()).await;
+    let (status, _) = get(&reader, "/flags/banner-text", &[("key", "alice")]).await;
+    assert_eq!(status, 503);
+    DynamoDbStoreBuilder::new(&table)
+        .client(dynamo)
+        .build()
+        .await
+        .unwrap()
+        .apply_snapshot(&snapshot())
+        .await
+        .unwrap();
+    let (status, body) = get(&reader, "/flags/banner-text", &[("key", "alice")]).await;
+    assert_eq!((status, body["value"].clone()), (200, json!("Welcome!")));
+    let (status, body) = get(&reader, "/flags/no-such-flag", &[("key", "alice")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reason"]["errorKind"], "FLAG_NOT_FOUND");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_events_are_delivered_when_flushed_with_a_key() {
+    let sink = ld_dynamo_testkit::events_sink::EventsSink::start();
     let dynamo = ld_dynamo_testkit::dynamodb::client();
     let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-events").await;
     let config = Settings {
-        target: TableArgs {
-            table: Some(table),
-            prefix: None,
-        },
-        events_uri: format!("http://{address}"),
+        events_uri: sink.base_uri().to_string(),
         events_flush_timeout_ms: 5000,
-        ..Settings::default()
+        ..settings(&table, None)
     }
     .validate()
     .unwrap();
-    let reader = Reader::new(&config, dynamo, Some("sdk-events-key")).unwrap();
-    let response = handle(&reader, &get("/flags/anything", &[("key", "alice")])).await;
-    assert_eq!(response.status, 200);
-    let received = received.lock().unwrap().clone();
-    assert!(
-        !received.is_empty(),
-        "events were delivered before the response"
-    );
+    let reader = Reader::new(&config, dynamo, Some("sdk-events-key"))
+        .await
+        .unwrap();
+    assert!(reader.sends_events());
+    let (status, _) = get(&reader, "/flags/anything", &[("key", "alice")]).await;
+    assert_eq!(status, 503, "the table was never synced");
+    assert!(reader.flush_events().await, "delivered within the timeout");
+    let received = sink.received();
+    assert!(!received.is_empty());
     assert_eq!(received[0].0, "sdk-events-key");
-    assert!(
-        received
-            .iter()
-            .any(|(_, body)| body.to_string().contains("alice")),
-        "{received:?}"
-    );
-}
-
-/// Event payloads may be gzip-compressed.
-fn decompress(headers: &axum::http::HeaderMap, body: &[u8]) -> Value {
-    if headers
-        .get("content-encoding")
-        .and_then(|v| v.to_str().ok())
-        == Some("gzip")
-    {
-        use std::io::Read;
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(body)
-            .read_to_string(&mut text)
-            .unwrap();
-        serde_json::from_str(&text).unwrap()
-    } else {
-        serde_json::from_slice(body).unwrap()
-    }
+    assert!(sink.mentions("alice"), "{received:?}");
 }

@@ -5,6 +5,7 @@
 
 pub mod dynamodb;
 pub mod events;
+pub mod events_sink;
 pub mod lambda;
 pub mod launchdarkly;
 pub mod logs;

@@ -1,0 +1,42 @@
+//! `example-reader serve`: the same routes on a local HTTP server, to try the reader's API on a
+//! laptop without AWS. Each request becomes the `lambda_http` request the Lambda would get.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use lambda_http::aws_lambda_events::query_map::QueryMap;
+use lambda_http::{Body, RequestExt};
+
+use crate::handler::handle;
+use crate::reader::Reader;
+
+/// Serves `GET /flags/{key}` and `GET /flags` on `127.0.0.1:port` until the process stops.
+pub async fn serve(reader: Arc<Reader>, port: u16) -> anyhow::Result<()> {
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let reader = reader.clone();
+        async move { answer(&reader, request).await }
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tracing::info!(
+        "serving the reader's API on http://{}",
+        listener.local_addr()?
+    );
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+async fn answer(reader: &Reader, request: axum::extract::Request) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 1024 * 1024)
+        .await
+        .unwrap_or_else(|_| Bytes::new());
+    let query: QueryMap = parts
+        .uri
+        .query()
+        .and_then(|q| q.parse().ok())
+        .unwrap_or_default();
+    let request = lambda_http::Request::from_parts(parts, Body::from(bytes.to_vec()))
+        .with_query_string_parameters(query);
+    let (parts, body) = handle(reader, &request).await.into_parts();
+    axum::response::Response::from_parts(parts, axum::body::Body::from(body.to_vec()))
+}
