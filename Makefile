@@ -41,8 +41,9 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 .PHONY: test
-test: tools lint ## Every test: lint, unit and integration tests (DynamoDB Local, SSM, LaunchDarkly stand-in), contract tests, deploy checks
-	scripts/with-local-aws.sh $(CARGO) test --workspace --locked
+test: tools lint build ## Every test: lint, unit and integration tests (DynamoDB Local, SSM, LaunchDarkly stand-in), contract tests, deploy checks
+	# Runtime-level tests run the release bootstraps that are deployed (target/lambda/*/bootstrap).
+	LAMBDA_BINARIES_DIR=$(CURDIR)/target/lambda scripts/with-local-aws.sh $(CARGO) test --workspace --locked
 	$(MAKE) contract-tests
 	$(MAKE) check-deploy
 
@@ -75,6 +76,10 @@ build: tools ## Build both Lambda zips with cargo-lambda (dist/syncer.zip, dist/
 	mkdir -p dist
 	cp target/lambda/syncer/bootstrap.zip dist/syncer.zip
 	cp target/lambda/example-reader/bootstrap.zip dist/example-reader.zip
+	# The deployed bootstraps, unzipped, for the runtime-level tests (LAMBDA_BINARIES_DIR).
+	for bin in syncer example-reader; do \
+	  python3 -m zipfile -e dist/$$bin.zip target/lambda/$$bin/ && chmod +x target/lambda/$$bin/bootstrap; \
+	done
 
 .PHONY: package
 package: build ## serverless package, offline: no AWS credentials needed (.serverless/)

@@ -72,6 +72,12 @@ class Template(unittest.TestCase):
         routes = sorted(r["Properties"]["RouteKey"] for r in resources_of_type(self.t, "AWS::ApiGatewayV2::Route").values())
         self.assertEqual(routes, ["GET /flags", "GET /flags/{key}", "POST /webhook"])
 
+    def test_the_reader_api_is_private_and_the_webhook_public(self):
+        routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in resources_of_type(self.t, "AWS::ApiGatewayV2::Route").values()}
+        for key in ["GET /flags", "GET /flags/{key}"]:
+            self.assertEqual(routes[key].get("AuthorizationType"), "AWS_IAM", key)
+        self.assertNotEqual(routes["POST /webhook"].get("AuthorizationType"), "AWS_IAM")
+
     def test_the_public_webhook_costs_are_bounded(self):
         stage = self.t["Resources"]["HttpApiStage"]["Properties"]
         webhook = stage["RouteSettings"]["POST /webhook"]

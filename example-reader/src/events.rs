@@ -3,7 +3,7 @@
 //! registers an internal extension: for each invocation it waits until the handler has
 //! answered, then flushes events when the flush interval has passed, before letting the
 //! environment freeze. At shutdown (SIGTERM, which Lambda sends because an extension is
-//! registered) the client is closed, which delivers what is left.
+//! registered) what is left is delivered.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,6 +14,10 @@ use tokio::sync::{watch, Mutex};
 use tokio::time::Instant;
 
 use crate::reader::Reader;
+
+/// Lambda allows 500 ms between SIGTERM and SIGKILL when only internal extensions are
+/// registered: deliver what is left within that.
+const SHUTDOWN_FLUSH: Duration = Duration::from_millis(450);
 
 /// The name the extension registers under.
 pub const EXTENSION_NAME: &str = "launchdarkly-events-flush";
@@ -98,11 +102,7 @@ async fn close_on_sigterm(reader: Arc<Reader>) {
         return;
     };
     sigterm.recv().await;
-    let closing = tokio::task::spawn_blocking(move || reader.close());
-    if tokio::time::timeout(Duration::from_millis(1500), closing)
-        .await
-        .is_err()
-    {
+    if !reader.flush_events_within(SHUTDOWN_FLUSH).await {
         tracing::warn!("shutting down before every analytics event was delivered");
     }
     std::process::exit(0);

@@ -129,6 +129,14 @@ impl Reader {
         }
     }
 
+    /// Delivers pending analytics events, waiting at most `limit` (and the configured time).
+    pub async fn flush_events_within(&self, limit: Duration) -> bool {
+        match self.events {
+            Some(timeout) => self.client.flush_blocking(timeout.min(limit)).await,
+            None => true,
+        }
+    }
+
     /// Stops the client, delivering pending events first (blocking).
     pub fn close(&self) {
         self.client.close();

@@ -223,7 +223,7 @@ impl LambdaApi {
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "standin-stream")
             .env("_HANDLER", "bootstrap")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::null());
         for (name, value) in env {
             command.env(name, value);
         }
