@@ -1,11 +1,12 @@
-//! The reader's real binary as Lambda runs it, through the Runtime API stand-in: a request
-//! answered in one process, a missing table answered 503. (The events extension's lifecycle is
-//! not covered here yet: see the session note.)
+//! The reader's real binary as Lambda runs it, through the Runtime and Extensions API stand-in:
+//! requests answered in one process, analytics events delivered after the responses (never on
+//! the response path) and at SIGTERM, a missing table answered 503.
 
 use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Snapshot};
 use launchdarkly_server_sdk::SerializedItem;
 use ld_dynamo_testkit::events::HttpCall;
-use ld_dynamo_testkit::lambda::{function_binary, sigterm, wait_exit, LambdaApi};
+use ld_dynamo_testkit::events_sink::EventsSink;
+use ld_dynamo_testkit::lambda::{function_binary, sigterm, wait_exit, Happened, LambdaApi};
 use serde_json::{json, Value};
 
 fn binary() -> String {
@@ -108,5 +109,105 @@ async fn one_process_answers_several_requests_then_stops_on_sigterm() {
     assert!(
         status.signal() == Some(15) || status.code() == Some(0),
         "{status:?}"
+    );
+}
+
+fn with_events<'a>(
+    table: &'a str,
+    sink: &'a EventsSink,
+    endpoint: &'a str,
+    interval: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("LAUNCHDARKLY_DYNAMODB_TABLE", table),
+        ("LAUNCHDARKLY_SDK_KEY", "sdk-runtime-key"),
+        ("LAUNCHDARKLY_EVENTS_URI", sink.base_uri()),
+        ("LAUNCHDARKLY_EVENTS_FLUSH_INTERVAL_SECONDS", interval),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
+    ]
+}
+
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = tokio::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_sent_after_responses_never_before() {
+    let table = synced_table().await;
+    let sink = EventsSink::start();
+    // Deliveries are held: a response that waited for them would never come.
+    sink.hold();
+    let api = LambdaApi::start();
+    let endpoint = ld_dynamo_testkit::dynamodb::endpoint();
+    let mut function = api.spawn(&binary(), &with_events(&table, &sink, &endpoint, "1"));
+    let first = HttpCall::get("/flags/banner", &[("key", "alice")]).http_v2("/flags/{key}");
+    let response = api.invoke(first).await.response();
+    assert_eq!(response["statusCode"], 200, "{response}");
+    assert_eq!(body(&response)["value"], "hello");
+    assert_eq!(api.extensions(), ["launchdarkly-events-flush"]);
+
+    // Once the interval has passed, the next invocation is answered while the delivery it
+    // starts afterwards is still held by the sink.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = HttpCall::get("/flags/banner", &[("key", "bob")]).http_v2("/flags/{key}");
+    let response = api.invoke(second).await.response();
+    assert_eq!(body(&response)["value"], "hello");
+    eventually("a delivery started after the responses", || {
+        sink.arrived() > 0
+    })
+    .await;
+    assert!(
+        sink.received().is_empty(),
+        "nothing was delivered before the responses"
+    );
+    sink.release();
+    eventually("alice's evaluation was delivered", || {
+        sink.mentions("alice")
+    })
+    .await;
+    assert!(sink
+        .received()
+        .iter()
+        .all(|(auth, _)| auth == "sdk-runtime-key"));
+    // The extension let the environment freeze only after the flush: it asked for its next
+    // event once per invocation (plus once at start).
+    assert!(
+        api.wait_until(&Happened::ExtensionNext("launchdarkly-events-flush".into()))
+            .await
+    );
+    function.kill().ok();
+    function.wait().ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_not_yet_sent_are_delivered_at_sigterm() {
+    let table = synced_table().await;
+    let sink = EventsSink::start();
+    let api = LambdaApi::start();
+    let endpoint = ld_dynamo_testkit::dynamodb::endpoint();
+    let mut function = api.spawn(&binary(), &with_events(&table, &sink, &endpoint, "3600"));
+    let call = HttpCall::get("/flags/banner", &[("key", "carol")]).http_v2("/flags/{key}");
+    api.invoke(call).await.response();
+    assert!(
+        !sink.mentions("carol"),
+        "within the interval, nothing is sent yet"
+    );
+    sigterm(&function);
+    let status = wait_exit(&mut function);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a clean exit after delivering the events"
+    );
+    assert!(
+        sink.mentions("carol"),
+        "carol's evaluation was delivered at SIGTERM"
     );
 }

@@ -90,11 +90,14 @@ impl Shared {
         inner.timeline.push((self.started.elapsed(), happened));
     }
 
-    /// Waits until `ready` returns something, re-checking on every change.
+    /// Waits until `ready` returns something, re-checking on every change. A check that finds
+    /// nothing notifies no one, so two waiters never wake each other in a loop.
     async fn wait_for<T>(&self, mut ready: impl FnMut(&mut Inner) -> Option<T>) -> T {
         loop {
             let notified = self.changed.notified();
-            if let Some(value) = self.with(&mut ready) {
+            let found = ready(&mut self.inner.lock().expect("lambda stand-in state"));
+            if let Some(value) = found {
+                self.changed.notify_waiters();
                 return value;
             }
             notified.await;
