@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The pipeline end to end on this machine (run by `make demo` inside scripts/with-local-aws.sh):
 # a LaunchDarkly stand-in serving demo/flags.json, `syncer sync` through its real HTTP fetch,
-# evaluations with `example-reader eval` from DynamoDB only, one flag change, a second sync.
+# evaluations with `example-reader eval` from DynamoDB only, one flag change, a second sync, the
+# reader's HTTP API served locally (`example-reader serve`), and a 503 for a missing table.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,7 +19,8 @@ work=$(mktemp -d -t ld-demo.XXXXXX)
 cp demo/flags.json "$work/flags.json"
 "$bin/launchdarkly-standin" "$work/flags.json" demo-sdk-key "$work/ld-url" &
 standin=$!
-trap 'kill $standin 2>/dev/null || true; wait $standin 2>/dev/null || true; rm -rf "$work"' EXIT
+server=
+trap 'kill $standin $server 2>/dev/null || true; wait $standin $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do [ -s "$work/ld-url" ] && break; sleep 0.1; done
 
 export LAUNCHDARKLY_DYNAMODB_TABLE=launchdarkly-demo
@@ -71,5 +73,20 @@ step "Evaluating payments-enabled again"
 evaluate payments-enabled alice '{"kind":"user","key":"alice"}'
 evaluate payments-enabled bob '{"kind":"user","key":"bob"}'
 
+step "The reader's HTTP API, served locally by the same handler as the Lambda (example-reader serve)"
+port=$($python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$bin/example-reader" serve --port "$port" &
+server=$!
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/flags" && break; sleep 0.1; done
+echo "  GET /flags/beta-dashboard?key=alice"
+echo "  -> HTTP $(curl -s -o "$work/http.json" -w '%{http_code}' "http://127.0.0.1:$port/flags/beta-dashboard?key=alice") $(cat "$work/http.json")"
+
+step "A reader pointed at a table that does not exist answers 503, never 'flag not found'"
+LAUNCHDARKLY_DYNAMODB_TABLE=no-such-table "$bin/example-reader" serve --port "$((port + 1))" 2>/dev/null &
+missing=$!
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$((port + 1))/flags" && break; sleep 0.1; done
+echo "  GET /flags/beta-dashboard?key=alice (table no-such-table)"
+echo "  -> HTTP $(curl -s -o "$work/http.json" -w '%{http_code}' "http://127.0.0.1:$((port + 1))/flags/beta-dashboard?key=alice") $(cut -c1-160 "$work/http.json")..."
+kill $missing 2>/dev/null || true; wait $missing 2>/dev/null || true
 
 step "Done. The stand-in, DynamoDB Local and moto are stopped; nothing was left running."
