@@ -65,6 +65,13 @@ pub async fn report_init_error(error_type: &str, message: &str) {
     }
 }
 
+/// Prints one line on stdout (command output; logs go to stderr). A closed pipe (`| head`) is
+/// not an error worth a panic.
+pub fn print_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 /// Time left until a Lambda deadline given in milliseconds since the Unix epoch, minus a
 /// margin for the runtime to send the answer.
 pub fn time_left(deadline_epoch_millis: u64, margin: Duration) -> Duration {

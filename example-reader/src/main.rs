@@ -145,22 +145,16 @@ async fn eval(
     reader.close();
     match answer {
         Ok(result) => {
-            print_line(&result.to_string());
+            ld_dynamo_common::print_line(&result.to_string());
             ExitCode::SUCCESS
         }
         Err(unavailable) => {
             tracing::error!("{unavailable}");
-            print_line(
+            ld_dynamo_common::print_line(
                 &serde_json::json!({"status": "unavailable", "error": unavailable.to_string()})
                     .to_string(),
             );
             ExitCode::from(3)
         }
     }
-}
-
-/// Prints one line on stdout; a closed pipe (`| head`) is not an error worth a panic.
-fn print_line(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout(), "{line}");
 }

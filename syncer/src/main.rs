@@ -77,7 +77,7 @@ async fn sync_once(syncer: &Syncer) -> ExitCode {
     let deadline = Instant::now() + Duration::from_secs(24 * 3600);
     match syncer.sync(Trigger::Cli, deadline).await {
         Ok(summary) => {
-            print_line(&serde_json::to_string(&summary).unwrap_or_default());
+            ld_dynamo_common::print_line(&serde_json::to_string(&summary).unwrap_or_default());
             if summary.is_partial() {
                 tracing::warn!(
                     "sync partial: {} item(s) skipped and their stored rows kept (see the lines above)",
@@ -90,16 +90,10 @@ async fn sync_once(syncer: &Syncer) -> ExitCode {
         }
         Err(err) => {
             tracing::error!("sync failed, the table was left as it was: {err}");
-            print_line(
+            ld_dynamo_common::print_line(
                 &serde_json::json!({"status": "error", "error": err.to_string()}).to_string(),
             );
             ExitCode::FAILURE
         }
     }
-}
-
-/// Prints one line on stdout; a closed pipe (`| head`) is not an error worth a panic.
-fn print_line(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout(), "{line}");
 }
