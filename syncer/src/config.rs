@@ -11,9 +11,10 @@ use ld_dynamo_common::settings::{secret_source, SdkKeyArgs, TableArgs};
 /// Keeps a DynamoDB table equal to the flags and segments LaunchDarkly serves for one
 /// environment, in the table layout of LaunchDarkly's official SDKs.
 ///
-/// Inside AWS Lambda (AWS_LAMBDA_RUNTIME_API set) it serves the Lambda runtime: webhooks from
-/// API Gateway, scheduled events and manual invokes all run a full sync. Elsewhere, `syncer sync`
-/// runs one sync and prints a JSON summary. AWS settings come from the standard AWS variables
+/// Inside AWS Lambda (AWS_LAMBDA_RUNTIME_API set) it serves the Lambda runtime: webhooks (API
+/// Gateway, ALB, function URLs) run a version-diff sync; scheduled events and manual invokes run a
+/// reconciling sync. Concurrent triggers share syncs: one that fetched after a trigger arrived
+/// answers it. Elsewhere, `syncer sync` runs one reconciling sync and prints a JSON summary. AWS settings come from the standard AWS variables
 /// (AWS_REGION, AWS_ENDPOINT_URL, AWS_PROFILE, ...).
 #[derive(Parser, Debug)]
 #[command(name = "syncer", version)]
@@ -26,7 +27,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
-    /// Run exactly one full sync and print one JSON summary line (exit status 1 on failure).
+    /// Run exactly one reconciling sync (every stored item compared by content) and print one
+    /// JSON summary line. Exit status: 0 ok, 3 partial (items skipped), 1 failed, 2 bad settings.
     Sync,
 }
 
