@@ -1,23 +1,43 @@
 //! The HTTP routes, over `lambda_http`'s typed requests (API Gateway REST v1 and HTTP API v2,
-//! ALB, function URLs, and the local `serve` command): `GET /flags/{key}` and `GET /flags`.
+//! ALB, function URLs, the local `serve` command and the Lambda extension): `GET /flags/{key}`,
+//! `GET /flags`, and OFREP's `POST /ofrep/v1/evaluate/flags[/{key}]` (see [`crate::ofrep`]).
 
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use ld_dynamo_common::http::json_response;
 use serde_json::json;
 
+use crate::ofrep;
 use crate::reader::{parse_context, Reader};
 
 /// Answers one request. A store that cannot be read, or a table never synced, answers `503`
-/// with what is wrong: never as if the flags were missing.
+/// (OFREP: `500` with errorCode `GENERAL`) with what is wrong: never as if the flags were
+/// missing.
 pub async fn handle(reader: &Reader, request: &Request) -> Response<Body> {
+    if let Some(route) = ofrep::route(path(request)) {
+        if request.method() != Method::POST {
+            let mut response = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "OFREP evaluations are POST requests",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        let if_none_match = request
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok());
+        return ofrep::answer(reader, &route, request.body(), if_none_match).await;
+    }
     if request.method() != Method::GET {
         return error(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported");
     }
     let Some(route) = route(request) else {
         return error(
             StatusCode::NOT_FOUND,
-            "not found: use GET /flags/{key} or GET /flags",
+            "not found: use GET /flags/{key}, GET /flags, or OFREP's POST /ofrep/v1/evaluate/flags[/{key}]",
         );
     };
     let query = request.query_string_parameters_ref();
@@ -53,12 +73,7 @@ fn route(request: &Request) -> Option<Route> {
     if let Some(key) = request.path_parameters_ref().and_then(|p| p.first("key")) {
         return Some(Route::Flag(key.to_string()));
     }
-    let path = request.raw_http_path();
-    let path = if path.is_empty() {
-        request.uri().path()
-    } else {
-        path
-    };
+    let path = path(request);
     let rest = &path[path.find("/flags")? + "/flags".len()..];
     match rest.trim_end_matches('/') {
         "" => Some(Route::All),
@@ -66,6 +81,14 @@ fn route(request: &Request) -> Option<Route> {
             Some(Route::Flag(key[1..].to_string()))
         }
         _ => None,
+    }
+}
+
+/// The request path as the client sent it.
+fn path(request: &Request) -> &str {
+    match request.raw_http_path() {
+        "" => request.uri().path(),
+        path => path,
     }
 }
 

@@ -5,10 +5,12 @@ pub mod config;
 pub mod events;
 pub mod handler;
 pub mod health;
+pub mod ofrep;
 pub mod reader;
+pub mod rollouts;
 pub mod serve;
 
 pub use config::{Cli, Command, Config, Settings};
 pub use handler::handle;
 pub use health::Unavailable;
-pub use reader::{parse_context, Reader};
+pub use reader::{parse_context, Evaluation, Reader};

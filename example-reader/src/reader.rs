@@ -14,12 +14,28 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::health::{StoreHealth, Unavailable};
+use crate::rollouts::{Rollouts, Served};
 
 /// Built once per container: the SDK client and its store live as long as the process.
 pub struct Reader {
     client: Client,
     health: StoreHealth,
+    rollouts: Rollouts,
     events: Option<Duration>,
+}
+
+/// One flag evaluated for one context, as the SDK answered it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// The value; `None` when the flag has no value to serve (an error, or a flag that is off
+    /// without an off variation).
+    pub value: Option<Value>,
+    /// Index of the served variation.
+    pub variation_index: Option<usize>,
+    /// LaunchDarkly's evaluation reason in its JSON form, e.g. `{"kind":"RULE_MATCH",...}`.
+    pub reason: Value,
+    /// True when the variation was picked by a percentage rollout.
+    pub rollout: bool,
 }
 
 /// A context that could not be built from the request.
@@ -39,7 +55,8 @@ impl Reader {
             store = store.prefix(prefix);
         }
         let health = StoreHealth::new(store.build().await?, config.cache_ttl).await;
-        let mut data_store = PersistentDataStoreBuilder::new(Arc::new(store));
+        let rollouts = Rollouts::default();
+        let mut data_store = PersistentDataStoreBuilder::new(Arc::new(rollouts.watching(store)));
         data_store.cache_time(config.cache_ttl);
         let mut builder = ConfigBuilder::new(sdk_key.unwrap_or("daemon-mode-no-events"))
             .daemon_mode(true)
@@ -67,6 +84,7 @@ impl Reader {
         Ok(Self {
             client,
             health,
+            rollouts,
             events: sdk_key.map(|_| config.events_flush_timeout),
         })
     }
@@ -75,6 +93,21 @@ impl Reader {
     /// unknown flag in a healthy table answers a `null` value with the `FLAG_NOT_FOUND` reason;
     /// when the store cannot be read or was never synced, the answer is [`Unavailable`].
     pub async fn evaluate(&self, flag: &str, context: &Context) -> Result<Value, Unavailable> {
+        let evaluation = self.evaluation(flag, context).await?;
+        Ok(json!({
+            "flag": flag,
+            "value": evaluation.value.unwrap_or(Value::Null),
+            "variationIndex": evaluation.variation_index,
+            "reason": evaluation.reason,
+        }))
+    }
+
+    /// One flag's [`Evaluation`]; [`Unavailable`] as for [`Reader::evaluate`].
+    pub async fn evaluation(
+        &self,
+        flag: &str,
+        context: &Context,
+    ) -> Result<Evaluation, Unavailable> {
         let detail = self
             .client
             .variation_detail(context, flag, FlagValue::Json(Value::Null));
@@ -86,28 +119,77 @@ impl Reader {
         ) {
             self.health.confirm().await?;
         }
-        Ok(json!({
-            "flag": flag,
-            "value": detail.value.and_then(|v| v.as_json()).unwrap_or(Value::Null),
-            "variationIndex": detail.variation_index,
-            "reason": detail.reason,
-        }))
+        let reason = serde_json::to_value(&detail.reason).unwrap_or(Value::Null);
+        Ok(Evaluation {
+            // A `null` JSON value is the default the SDK was given: no value.
+            value: detail
+                .value
+                .and_then(|v| v.as_json())
+                .filter(|v| !v.is_null())
+                .map(integral_as_integer),
+            variation_index: detail.variation_index.and_then(|i| usize::try_from(i).ok()),
+            rollout: self.served_by_rollout(flag, &reason),
+            reason,
+        })
     }
 
     /// Every flag's value for the context: `{"flags":{key:value}}`. No flag at all is checked
     /// like a missing flag.
     pub async fn evaluate_all(&self, context: &Context) -> Result<Value, Unavailable> {
+        let flags: serde_json::Map<String, Value> = self
+            .evaluations(context)
+            .await?
+            .into_iter()
+            .map(|(key, evaluation)| (key, evaluation.value.unwrap_or(Value::Null)))
+            .collect();
+        Ok(json!({ "flags": flags }))
+    }
+
+    /// Every flag's [`Evaluation`] for the context, by key. No flag at all is checked like a
+    /// missing flag.
+    pub async fn evaluations(
+        &self,
+        context: &Context,
+    ) -> Result<Vec<(String, Evaluation)>, Unavailable> {
         let state = self
             .client
-            .all_flags_detail(context, FlagDetailConfig::new());
-        let mut flags = serde_json::to_value(state).unwrap_or_else(|_| json!({}));
-        if let Some(map) = flags.as_object_mut() {
-            map.retain(|key, _| !key.starts_with('$'));
-        }
-        if flags.as_object().is_none_or(|map| map.is_empty()) {
+            .all_flags_detail(context, *FlagDetailConfig::new().with_reasons());
+        let state = serde_json::to_value(state).unwrap_or(Value::Null);
+        let mut evaluations: Vec<(String, Evaluation)> = state["$flagsState"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(key, flag)| {
+                let reason = flag.get("reason").cloned().unwrap_or(Value::Null);
+                let evaluation = Evaluation {
+                    value: state
+                        .get(key)
+                        .filter(|v| !v.is_null())
+                        .cloned()
+                        .map(integral_as_integer),
+                    variation_index: flag["variation"].as_u64().map(|i| i as usize),
+                    rollout: self.served_by_rollout(key, &reason),
+                    reason,
+                };
+                (key.clone(), evaluation)
+            })
+            .collect();
+        if evaluations.is_empty() {
             self.health.confirm().await?;
         }
-        Ok(json!({ "flags": flags }))
+        evaluations.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(evaluations)
+    }
+
+    fn served_by_rollout(&self, flag: &str, reason: &Value) -> bool {
+        let served = match reason["kind"].as_str() {
+            Some("RULE_MATCH") => reason["ruleIndex"]
+                .as_u64()
+                .map(|i| Served::Rule(i as usize)),
+            Some("FALLTHROUGH") => Some(Served::Fallthrough),
+            _ => None,
+        };
+        served.is_some_and(|served| self.rollouts.is_rollout(flag, served))
     }
 
     /// Checks the store now (what the CLI does before answering).
@@ -140,6 +222,15 @@ impl Reader {
     /// Stops the client, delivering pending events first (blocking).
     pub fn close(&self) {
         self.client.close();
+    }
+}
+
+/// The SDK holds number flag values as `f64`: a flag served as `10` would come back as `10.0`,
+/// which typed clients read as a float. Whole numbers go back to integers.
+fn integral_as_integer(value: Value) -> Value {
+    match value.as_f64() {
+        Some(n) if value.is_f64() && n.fract() == 0.0 && n.abs() < 9.0e15 => Value::from(n as i64),
+        _ => value,
     }
 }
 
