@@ -9,6 +9,7 @@ pub mod ofrep;
 pub mod reader;
 pub mod rollouts;
 pub mod serve;
+pub mod startup;
 
 pub use config::{Cli, Command, Config, Settings};
 pub use handler::handle;

@@ -2,9 +2,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use example_reader::startup::{start_reader, StartError};
 use example_reader::{events, handle, parse_context, serve, Cli, Command, Config, Reader};
 use lambda_http::{service_fn, Request};
-use ld_dynamo_common::secrets::CachedSecret;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -32,12 +32,15 @@ async fn main() -> ExitCode {
         None | Some(Command::Serve { .. }) => true,
         Some(Command::Eval { send_events, .. }) => *send_events,
     };
-    let reader = match start(&config, send_events).await {
+    let reader = match start_reader(&config, send_events).await {
         Ok(reader) => Arc::new(reader),
-        Err((code, err)) => {
-            tracing::error!("could not start the reader: {err:#}");
-            ld_dynamo_common::report_init_error("Runtime.InitError", &format!("{err:#}")).await;
-            return code;
+        Err(err) => {
+            tracing::error!("could not start the reader: {err}");
+            ld_dynamo_common::report_init_error("Runtime.InitError", &err.to_string()).await;
+            return match err {
+                StartError::Configuration(_) => ExitCode::from(2),
+                StartError::Client(_) => ExitCode::FAILURE,
+            };
         }
     };
     match command {
@@ -58,37 +61,6 @@ async fn main() -> ExitCode {
             ..
         }) => eval(&reader, flag.filter(|_| !all), context, key, kind).await,
     }
-}
-
-/// AWS configuration, the SDK key when events are wanted, and the reader.
-async fn start(config: &Config, send_events: bool) -> Result<Reader, (ExitCode, anyhow::Error)> {
-    let aws = ld_dynamo_common::aws::load_config()
-        .await
-        .map_err(|e| (ExitCode::from(2), e.into()))?;
-    let sdk_key = match (&config.sdk_key, send_events) {
-        (Some(source), true) => {
-            let secret = CachedSecret::new(
-                source.clone(),
-                aws_sdk_ssm::Client::new(&aws),
-                std::time::Duration::MAX,
-            );
-            match secret.get().await {
-                Ok(value) => value,
-                Err(err) => {
-                    tracing::warn!("analytics events are off: {err}");
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-    Reader::new(
-        config,
-        aws_sdk_dynamodb::Client::new(&aws),
-        sdk_key.as_ref().map(|s| s.expose()),
-    )
-    .await
-    .map_err(|e| (ExitCode::FAILURE, e))
 }
 
 /// Serves HTTP invocations; events go out after responses, never before.

@@ -1,28 +1,35 @@
-//! `example-reader serve`: the same routes on a local HTTP server, to try the reader's API on a
-//! laptop without AWS. Each request becomes the `lambda_http` request the Lambda would get.
+//! The reader's routes on a local HTTP server: `example-reader serve` (to try the API on a
+//! laptop without AWS) and the Lambda extension's OFREP endpoint on `localhost`. Each request
+//! becomes the `lambda_http` request the Lambda would get.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::{Body, RequestExt};
+use tokio::net::TcpListener;
 
 use crate::handler::handle;
 use crate::reader::Reader;
 
-/// Serves `GET /flags/{key}` and `GET /flags` on `127.0.0.1:port` until the process stops.
+/// Serves the reader's routes on `127.0.0.1:port` until the process stops.
 pub async fn serve(reader: Arc<Reader>, port: u16) -> anyhow::Result<()> {
-    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-        let reader = reader.clone();
-        async move { answer(&reader, request).await }
-    });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(
         "serving the reader's API on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, app).await?;
+    serve_on(reader, listener).await?;
     Ok(())
+}
+
+/// Serves the reader's routes on an already bound listener until the process stops.
+pub async fn serve_on(reader: Arc<Reader>, listener: TcpListener) -> std::io::Result<()> {
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let reader = reader.clone();
+        async move { answer(&reader, request).await }
+    });
+    axum::serve(listener, app).await
 }
 
 async fn answer(reader: &Reader, request: axum::extract::Request) -> axum::response::Response {

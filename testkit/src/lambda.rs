@@ -2,8 +2,11 @@
 //! binaries answer invocations in tests as they do in Lambda: the documented endpoints
 //! (`/2018-06-01/runtime/invocation/next`, `/{id}/response`, `/{id}/error`, `/init/error`,
 //! `/2020-01-01/extension/register`, `/2020-01-01/extension/event/next`), their headers and their
-//! long polls. Invocations are queued by the test; extensions registered for `INVOKE` get one
-//! event per invocation and `SHUTDOWN` when the test shuts the environment down.
+//! long polls; and the Telemetry API's subscription (`PUT /2022-07-01/telemetry`), to which it
+//! posts `platform.runtimeDone` when the runtime answers. Invocations are queued by the test;
+//! extensions registered for `INVOKE` get one event per invocation and `SHUTDOWN` when the test
+//! shuts the environment down. A test can also play the function's runtime itself
+//! ([`LambdaApi::invoke_in_process`]), to run an external extension beside "any" function.
 
 use std::collections::{HashMap, VecDeque};
 use std::process::{Child, Command, Stdio};
@@ -67,7 +70,9 @@ struct Inner {
     queue: VecDeque<(String, Value)>,
     outcomes: HashMap<String, Outcome>,
     init_error: Option<Value>,
+    extension_errors: Vec<(String, Value)>,
     extensions: HashMap<String, Extension>,
+    telemetry: Vec<String>,
     timeline: Vec<(Duration, Happened)>,
 }
 
@@ -88,6 +93,58 @@ impl Shared {
 
     fn record(&self, inner: &mut Inner, happened: Happened) {
         inner.timeline.push((self.started.elapsed(), happened));
+    }
+
+    /// What the runtime's `next` does: takes the next queued invocation and gives `INVOKE` to
+    /// the extensions registered for it.
+    fn take_next(&self, inner: &mut Inner) -> Option<(String, Value)> {
+        let next = inner.queue.pop_front()?;
+        let deadline = epoch_millis() + self.invocation_timeout.as_millis() as u64;
+        for extension in inner.extensions.values_mut() {
+            if extension.events.iter().any(|e| e == "INVOKE") {
+                extension.queue.push_back(json!({
+                    "eventType": "INVOKE",
+                    "deadlineMs": deadline,
+                    "requestId": next.0,
+                    "invokedFunctionArn": FUNCTION_ARN,
+                    "tracing": {"type": "X-Amzn-Trace-Id", "value": "Root=1-00000000-000000000000000000000000"},
+                }));
+            }
+        }
+        self.record(inner, Happened::Delivered(next.0.clone()));
+        Some(next)
+    }
+
+    /// The runtime answered invocation `id`: keep the outcome, tell Telemetry API subscribers.
+    fn answer(&self, id: String, outcome: Outcome) {
+        let status = match &outcome {
+            Outcome::Response(_) => "success",
+            Outcome::Error { .. } => "error",
+        };
+        let destinations = self.with(|inner| {
+            inner.outcomes.insert(id.clone(), outcome);
+            self.record(inner, Happened::Answered(id.clone()));
+            inner.telemetry.clone()
+        });
+        let batch = json!([{
+            "time": "2026-01-01T00:00:00.000Z",
+            "type": "platform.runtimeDone",
+            "record": {"requestId": id, "status": status},
+        }]);
+        for destination in destinations {
+            let batch = batch.clone();
+            tokio::spawn(async move {
+                let sent = reqwest::Client::new()
+                    .post(&destination)
+                    .header("content-type", "application/json")
+                    .body(batch.to_string())
+                    .send()
+                    .await;
+                if let Err(err) = sent {
+                    tracing::warn!("telemetry to {destination} failed: {err}");
+                }
+            });
+        }
     }
 
     /// Waits until `ready` returns something, re-checking on every change. A check that finds
@@ -137,6 +194,10 @@ impl LambdaApi {
             .route("/2020-01-01/extension/event/next", get(extension_next))
             .route("/2020-01-01/extension/init/error", post(extension_error))
             .route("/2020-01-01/extension/exit/error", post(extension_error))
+            .route(
+                "/2022-07-01/telemetry",
+                axum::routing::put(subscribe_telemetry),
+            )
             .with_state(shared.clone());
         let address = crate::serve(app);
         Self { address, shared }
@@ -184,6 +245,36 @@ impl LambdaApi {
         self.shared.with(|inner| inner.init_error.clone())
     }
 
+    /// What extensions posted to `/extension/init/error` and `/extension/exit/error`: the
+    /// `Lambda-Extension-Function-Error-Type` header and the body.
+    pub fn extension_errors(&self) -> Vec<(String, Value)> {
+        self.shared.with(|inner| inner.extension_errors.clone())
+    }
+
+    /// Plays the function's runtime for one invocation: takes it as the runtime's `next` would
+    /// (extensions get `INVOKE`), runs `function` on the payload and answers with its result
+    /// (Telemetry API subscribers get `platform.runtimeDone`).
+    pub async fn invoke_in_process<F, Fut>(&self, payload: Value, function: F) -> Value
+    where
+        F: FnOnce(Value) -> Fut,
+        Fut: std::future::Future<Output = Value>,
+    {
+        let id = format!(
+            "req-{}",
+            self.shared.next_id.fetch_add(1, Ordering::Relaxed)
+        );
+        let (id, payload) = self
+            .shared
+            .with(|inner| {
+                inner.queue.push_back((id, payload));
+                self.shared.take_next(inner)
+            })
+            .expect("the invocation just queued");
+        let result = function(payload).await;
+        self.shared.answer(id, Outcome::Response(result.clone()));
+        result
+    }
+
     /// Names of the extensions registered so far.
     pub fn extensions(&self) -> Vec<String> {
         self.shared.with(|inner| {
@@ -197,6 +288,23 @@ impl LambdaApi {
     /// Everything that happened so far, in order.
     pub fn timeline(&self) -> Vec<(Duration, Happened)> {
         self.shared.with(|inner| inner.timeline.clone())
+    }
+
+    /// How many times `happened` is in the timeline.
+    pub fn count(&self, happened: &Happened) -> usize {
+        self.shared
+            .with(|inner| inner.timeline.iter().filter(|(_, h)| h == happened).count())
+    }
+
+    /// Waits until `happened` is in the timeline `times` times (10 s at most); returns whether
+    /// it was.
+    pub async fn wait_for_count(&self, happened: &Happened, times: usize) -> bool {
+        let wait = self.shared.wait_for(|inner| {
+            (inner.timeline.iter().filter(|(_, h)| h == happened).count() >= times).then_some(())
+        });
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .is_ok()
     }
 
     /// Waits until `happened` is in the timeline (10 s at most); returns whether it was.
@@ -254,6 +362,36 @@ pub fn function_binary(name: &str, fallback: &str) -> String {
     }
 }
 
+/// The extension executable to run: the one in the layer `make build` unpacked
+/// (`$LAMBDA_BINARIES_DIR/layers/<name>/extensions/<name>`, what is deployed) when
+/// `LAMBDA_BINARIES_DIR` is set, else `fallback` (the test profile's build).
+pub fn layer_extension(name: &str, fallback: &str) -> String {
+    match std::env::var("LAMBDA_BINARIES_DIR") {
+        Ok(dir) if !dir.is_empty() => {
+            let path = std::path::Path::new(&dir)
+                .join("layers")
+                .join(name)
+                .join("extensions")
+                .join(name);
+            assert!(
+                path.exists(),
+                "LAMBDA_BINARIES_DIR is set but {} does not exist: run `make build` first",
+                path.display()
+            );
+            path.to_string_lossy().into_owned()
+        }
+        _ => fallback.to_string(),
+    }
+}
+
+/// A loopback port free right now, for a process under test to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 /// Waits (10 s at most) for `child` to exit and returns its exit status.
 pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     let start = Instant::now();
@@ -285,25 +423,7 @@ fn epoch_millis() -> u64 {
 }
 
 async fn next_invocation(State(shared): State<Arc<Shared>>) -> Response<Body> {
-    let (id, payload) = shared
-        .wait_for(|inner| {
-            let next = inner.queue.pop_front()?;
-            let deadline = epoch_millis() + shared.invocation_timeout.as_millis() as u64;
-            for extension in inner.extensions.values_mut() {
-                if extension.events.iter().any(|e| e == "INVOKE") {
-                    extension.queue.push_back(json!({
-                        "eventType": "INVOKE",
-                        "deadlineMs": deadline,
-                        "requestId": next.0,
-                        "invokedFunctionArn": FUNCTION_ARN,
-                        "tracing": {"type": "X-Amzn-Trace-Id", "value": "Root=1-00000000-000000000000000000000000"},
-                    }));
-                }
-            }
-            shared.record(inner, Happened::Delivered(next.0.clone()));
-            Some(next)
-        })
-        .await;
+    let (id, payload) = shared.wait_for(|inner| shared.take_next(inner)).await;
     let deadline = epoch_millis() + shared.invocation_timeout.as_millis() as u64;
     Response::builder()
         .status(StatusCode::OK)
@@ -336,12 +456,7 @@ async fn invocation_response(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response<Body> {
-    shared.with(|inner| {
-        inner
-            .outcomes
-            .insert(id.clone(), Outcome::Response(json_or_text(&body)));
-        shared.record(inner, Happened::Answered(id));
-    });
+    shared.answer(id, Outcome::Response(json_or_text(&body)));
     accepted()
 }
 
@@ -356,16 +471,13 @@ async fn invocation_error(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("Unhandled")
         .to_string();
-    shared.with(|inner| {
-        inner.outcomes.insert(
-            id.clone(),
-            Outcome::Error {
-                error_type,
-                body: json_or_text(&body),
-            },
-        );
-        shared.record(inner, Happened::Answered(id));
-    });
+    shared.answer(
+        id,
+        Outcome::Error {
+            error_type,
+            body: json_or_text(&body),
+        },
+    );
     accepted()
 }
 
@@ -444,10 +556,39 @@ async fn extension_next(State(shared): State<Arc<Shared>>, headers: HeaderMap) -
         .unwrap_or_default()
 }
 
-async fn extension_error(body: Bytes) -> Response<Body> {
-    tracing::warn!(
-        "an extension reported an error: {}",
-        String::from_utf8_lossy(&body)
-    );
+async fn extension_error(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    let error_type = headers
+        .get("lambda-extension-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    shared.with(|inner| {
+        inner
+            .extension_errors
+            .push((error_type, json_or_text(&body)))
+    });
     accepted()
+}
+
+/// `PUT /2022-07-01/telemetry`: Lambda posts to `sandbox.localdomain`, which is this host here.
+async fn subscribe_telemetry(State(shared): State<Arc<Shared>>, body: Bytes) -> Response<Body> {
+    let destination = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|b| b["destination"]["URI"].as_str().map(str::to_string));
+    let Some(destination) = destination else {
+        return Response::builder()
+            .status(StatusCode::BAD_REQUEST)
+            .body(Body::from(r#"{"errorType":"ValidationError"}"#))
+            .unwrap_or_default();
+    };
+    let destination = destination.replace("sandbox.localdomain", "127.0.0.1");
+    shared.with(|inner| inner.telemetry.push(destination));
+    Response::builder()
+        .status(StatusCode::OK)
+        .body(Body::from("OK"))
+        .unwrap_or_default()
 }

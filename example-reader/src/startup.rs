@@ -1,0 +1,50 @@
+//! Starting a reader from its settings: the AWS configuration, the SDK key when events are
+//! wanted, and the client. Shared by the Lambda, the CLI and the OFREP extension.
+
+use ld_dynamo_common::secrets::CachedSecret;
+
+use crate::config::Config;
+use crate::reader::Reader;
+
+/// Why a reader did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The AWS configuration is unusable (e.g. no region): fix the environment.
+    #[error("{0:#}")]
+    Configuration(anyhow::Error),
+    /// The client could not be built.
+    #[error("{0:#}")]
+    Client(anyhow::Error),
+}
+
+/// AWS configuration, the SDK key when `send_events` (events stay off without one, with a
+/// warning when it cannot be read), and the reader.
+pub async fn start_reader(config: &Config, send_events: bool) -> Result<Reader, StartError> {
+    let aws = ld_dynamo_common::aws::load_config()
+        .await
+        .map_err(|e| StartError::Configuration(e.into()))?;
+    let sdk_key = match (&config.sdk_key, send_events) {
+        (Some(source), true) => {
+            let secret = CachedSecret::new(
+                source.clone(),
+                aws_sdk_ssm::Client::new(&aws),
+                std::time::Duration::MAX,
+            );
+            match secret.get().await {
+                Ok(value) => value,
+                Err(err) => {
+                    tracing::warn!("analytics events are off: {err}");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    Reader::new(
+        config,
+        aws_sdk_dynamodb::Client::new(&aws),
+        sdk_key.as_ref().map(|s| s.expose()),
+    )
+    .await
+    .map_err(StartError::Client)
+}

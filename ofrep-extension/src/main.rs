@@ -1,0 +1,185 @@
+use std::convert::Infallible;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use example_reader::serve::serve_on;
+use example_reader::startup::start_reader;
+use example_reader::Reader;
+use lambda_extension::requests::{init_error, ErrorRequest};
+use lambda_extension::{
+    service_fn, Extension, LambdaTelemetry, LogBuffering, RegisteredExtension, SharedService,
+};
+use ofrep_extension::config::EXTENSION_NAME;
+use ofrep_extension::lifecycle::Processor;
+use ofrep_extension::{Cli, Lifecycle, RuntimeDone};
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let in_lambda = ld_dynamo_common::in_lambda();
+    ld_dynamo_common::init_tracing(in_lambda);
+    let cli = Cli::parse();
+    if in_lambda {
+        run_in_lambda(cli).await
+    } else {
+        run_standalone(cli).await
+    }
+}
+
+/// Outside Lambda: serve OFREP until stopped (local work, benchmarks).
+async fn run_standalone(cli: Cli) -> ExitCode {
+    match ready(&cli).await {
+        Ok((reader, listener)) => match serve_on(reader, listener).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                tracing::error!("the OFREP server stopped: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(failure) => {
+            tracing::error!("{}", failure.message);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// In Lambda: register, get ready (reader and listener) before asking for the first event, so
+/// the function's first invocation finds OFREP answering; then follow the lifecycle.
+async fn run_in_lambda(cli: Cli) -> ExitCode {
+    let runtime_done = RuntimeDone::default();
+    let (interval, events) = match cli.settings.validate() {
+        Ok(config) => (config.events_interval, config.sdk_key.is_some()),
+        Err(_) => (Duration::from_secs(5), false),
+    };
+    let lifecycle = Lifecycle::new(interval, runtime_done.clone());
+    let telemetry = events.then_some((runtime_done, cli.telemetry_port));
+    let extension = match register(lifecycle.clone(), telemetry).await {
+        Ok(extension) => extension,
+        Err(err) => {
+            tracing::error!("could not register with the Lambda Extensions API: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (reader, listener) = match ready(&cli).await {
+        Ok(ready) => ready,
+        Err(failure) => {
+            tracing::error!("{}", failure.message);
+            report_init_error(
+                &extension.extension_id,
+                failure.error_type,
+                &failure.message,
+            )
+            .await;
+            return ExitCode::FAILURE;
+        }
+    };
+    lifecycle.set_reader(reader.clone());
+    tokio::spawn(async move {
+        if let Err(err) = serve_on(reader, listener).await {
+            tracing::error!("the OFREP server stopped: {err}");
+        }
+    });
+    tokio::select! {
+        result = extension.run() => {
+            tracing::error!("the extension stopped: {}", result.err().map(|e| e.to_string()).unwrap_or_default());
+            ExitCode::FAILURE
+        }
+        () = lifecycle.stopped() => ExitCode::SUCCESS,
+    }
+}
+
+struct NotReady {
+    error_type: &'static str,
+    message: String,
+}
+
+/// The reader and the bound OFREP listener.
+async fn ready(cli: &Cli) -> Result<(Arc<Reader>, TcpListener), NotReady> {
+    let config = cli.settings.validate().map_err(|err| NotReady {
+        error_type: "Extension.InvalidConfiguration",
+        message: format!("invalid configuration: {err}"),
+    })?;
+    let reader = start_reader(&config, true).await.map_err(|err| NotReady {
+        error_type: "Extension.InitError",
+        message: format!("could not start the reader: {err}"),
+    })?;
+    let listener = TcpListener::bind(("127.0.0.1", cli.port))
+        .await
+        .map_err(|err| NotReady {
+            error_type: "Extension.InitError",
+            message: format!(
+                "cannot listen on 127.0.0.1:{} (LAUNCHDARKLY_OFREP_PORT): {err}",
+                cli.port
+            ),
+        })?;
+    tracing::info!(
+        table = %config.table,
+        events = reader.sends_events(),
+        "OFREP ready on http://127.0.0.1:{}/ofrep/v1/evaluate/flags",
+        cli.port
+    );
+    Ok((Arc::new(reader), listener))
+}
+
+/// Registers for `INVOKE` and `SHUTDOWN`, and for the Telemetry API's platform events when
+/// analytics events are on (they tell when the function has answered).
+async fn register(
+    lifecycle: Arc<Lifecycle>,
+    telemetry: Option<(RuntimeDone, u16)>,
+) -> Result<RegisteredExtension<Processor>, lambda_extension::Error> {
+    let extension = Extension::new()
+        .with_extension_name(EXTENSION_NAME)
+        .with_events(&["INVOKE", "SHUTDOWN"])
+        .with_events_processor(Processor(lifecycle));
+    let Some((runtime_done, port)) = telemetry else {
+        return extension.register().await;
+    };
+    let on_batch = service_fn(move |batch: Vec<LambdaTelemetry>| {
+        let runtime_done = runtime_done.clone();
+        async move {
+            runtime_done.record(batch);
+            Ok::<(), Infallible>(())
+        }
+    });
+    extension
+        .with_telemetry_processor(SharedService::new(on_batch))
+        .with_telemetry_types(&["platform"])
+        .with_telemetry_buffering(LogBuffering {
+            timeout_ms: 25,
+            max_bytes: 262_144,
+            max_items: 1_000,
+        })
+        .with_telemetry_port_number(port)
+        .register()
+        .await
+}
+
+/// `POST /extension/init/error`: Lambda fails the init with this message.
+async fn report_init_error(extension_id: &str, error_type: &str, message: &str) {
+    let request = init_error(
+        extension_id,
+        error_type,
+        Some(ErrorRequest {
+            error_message: message,
+            error_type,
+            stack_trace: Vec::new(),
+        }),
+    );
+    let sent = match (
+        lambda_runtime_api_client::Client::builder().build(),
+        request,
+    ) {
+        (Ok(client), Ok(request)) => client
+            .call(request)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        (Err(err), _) => Err(err.to_string()),
+        (_, Err(err)) => Err(err.to_string()),
+    };
+    if let Err(err) = sent {
+        tracing::warn!("could not report the init error to the Extensions API: {err}");
+    }
+}
