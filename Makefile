@@ -22,13 +22,17 @@ help: ## List the targets
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
+# The Node.js example function's pinned OpenFeature packages (deployed with it, used by tests).
+examples/node-ofrep/node_modules/.package-lock.json: examples/node-ofrep/package.json examples/node-ofrep/package-lock.json
+	npm ci --prefix examples/node-ofrep --no-audit --no-fund --loglevel=error
+
 $(VENV)/.installed: tools/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 	touch $@
 
 .PHONY: tools
-tools: node_modules/.package-lock.json $(VENV)/.installed ## Install the pinned npm and Python tools
+tools: node_modules/.package-lock.json examples/node-ofrep/node_modules/.package-lock.json $(VENV)/.installed ## Install the pinned npm and Python tools
 
 # ---- local work ---------------------------------------------------------------------------
 .PHONY: fmt
@@ -41,10 +45,11 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 .PHONY: test
-test: tools lint build ## Every test: lint, unit and integration tests (DynamoDB Local, SSM, LaunchDarkly stand-in), contract tests, deploy checks
+test: tools lint build ## Every test: lint, unit and integration tests (DynamoDB Local, SSM, LaunchDarkly and Lambda stand-ins, OpenFeature JS), contract tests, OFREP conformance, deploy checks
 	# Runtime-level tests run the release bootstraps that are deployed (target/lambda/*/bootstrap).
 	LAMBDA_BINARIES_DIR=$(CURDIR)/target/lambda scripts/with-local-aws.sh $(CARGO) test --workspace --locked
 	$(MAKE) contract-tests
+	$(MAKE) ofrep-conformance OFREP_EXTENSION=$(CURDIR)/target/lambda/layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep
 	$(MAKE) check-deploy
 
 # LaunchDarkly's own contract-test harness (sdk-test-harness v2.41.0), beside the checkout.
@@ -52,6 +57,13 @@ SDK_TEST_HARNESS ?= $(CURDIR)/../shared/tools/sdk-test-harness/sdk-test-harness
 .PHONY: contract-tests
 contract-tests: tools ## LaunchDarkly's contract tests for persistent stores, DynamoDB suite (target/contract-tests/junit.xml)
 	@if [ ! -x "$(SDK_TEST_HARNESS)" ]; then 	  echo "contract-tests: skipped: no sdk-test-harness at $(SDK_TEST_HARNESS) (set SDK_TEST_HARNESS=<path>)"; 	  exit 0; 	fi; 	$(CARGO) build --locked -p contract-tests && 	SDK_TEST_HARNESS="$(SDK_TEST_HARNESS)" scripts/with-local-aws.sh 	  scripts/contract-tests.sh target/debug/contract-tests target/contract-tests/junit.xml
+
+# The OFREP endpoint against the official OpenAPI document (conformance/ofrep-openapi.yaml):
+# explicit cases per status code, then schemathesis. Reports in target/ofrep-conformance/.
+OFREP_EXTENSION ?= $(CURDIR)/target/debug/launchdarkly-ofrep
+.PHONY: ofrep-conformance
+ofrep-conformance: tools ## OFREP conformance of the extension: explicit cases and schemathesis against the OpenAPI document
+	scripts/with-local-aws.sh scripts/ofrep-conformance.sh $(OFREP_EXTENSION) target/ofrep-conformance
 
 .PHONY: demo
 demo: tools ## Watch the pipeline work locally: DynamoDB Local, bundled flags, sync, evaluate
@@ -71,15 +83,20 @@ bench: build bench/node_modules/.package-lock.json ## Measure against LaunchDark
 
 # ---- build and package --------------------------------------------------------------------
 .PHONY: build
-build: tools ## Build both Lambda zips with cargo-lambda (dist/syncer.zip, dist/example-reader.zip)
+build: tools ## Build the Lambda zips and the extension layer with cargo-lambda (dist/)
 	$(CARGO) lambda build --release --x86-64 --output-format zip --locked --bin syncer --bin example-reader
+	$(CARGO) lambda build --release --x86-64 --extension --output-format zip --locked --bin launchdarkly-ofrep
 	mkdir -p dist
 	cp target/lambda/syncer/bootstrap.zip dist/syncer.zip
 	cp target/lambda/example-reader/bootstrap.zip dist/example-reader.zip
-	# The deployed bootstraps, unzipped, for the runtime-level tests (LAMBDA_BINARIES_DIR).
+	cp target/lambda/extensions/launchdarkly-ofrep.zip dist/launchdarkly-ofrep-layer.zip
+	# The deployed bootstraps and layer, unzipped, for the runtime-level tests (LAMBDA_BINARIES_DIR).
 	for bin in syncer example-reader; do \
 	  python3 -m zipfile -e dist/$$bin.zip target/lambda/$$bin/ && chmod +x target/lambda/$$bin/bootstrap; \
 	done
+	rm -rf target/lambda/layers/launchdarkly-ofrep
+	python3 -m zipfile -e dist/launchdarkly-ofrep-layer.zip target/lambda/layers/launchdarkly-ofrep/
+	chmod +x target/lambda/layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep
 
 .PHONY: package
 package: build ## serverless package, offline: no AWS credentials needed (.serverless/)
@@ -120,7 +137,7 @@ reader-url: ## Print the example reader's base URL
 	  --query "Stacks[0].Outputs[?OutputKey=='ReaderUrl'].OutputValue" --output text
 
 .PHONY: logs-%
-logs-%: tools ## Follow a function's logs: make logs-store, make logs-reader
+logs-%: tools ## Follow a function's logs: make logs-store, make logs-reader, make logs-node
 	$(SLS) logs --function $* --stage $(ENV) --tail
 
 .PHONY: invoke

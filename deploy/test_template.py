@@ -45,7 +45,7 @@ class Template(unittest.TestCase):
         self.fail(f"no function {name}")
 
     def test_functions_run_on_al2023_x86_64(self):
-        self.assertEqual(len(self.functions), 2)
+        self.assertEqual(len(self.functions), 3)
         for name in ["store", "reader"]:
             props = self.function(name)
             self.assertEqual(props["Runtime"], "provided.al2023")
@@ -54,7 +54,7 @@ class Template(unittest.TestCase):
 
     def test_each_function_has_its_own_artifact(self):
         keys = [f["Properties"]["Code"]["S3Key"] for f in self.functions.values()]
-        self.assertEqual(len(set(keys)), 2, keys)
+        self.assertEqual(len(set(keys)), 3, keys)
         self.assertTrue(any(k.endswith("/syncer.zip") for k in keys), keys)
         self.assertTrue(any(k.endswith("/example-reader.zip") for k in keys), keys)
 
@@ -70,11 +70,14 @@ class Template(unittest.TestCase):
 
     def test_reader_has_its_http_api_routes(self):
         routes = sorted(r["Properties"]["RouteKey"] for r in resources_of_type(self.t, "AWS::ApiGatewayV2::Route").values())
-        self.assertEqual(routes, ["GET /flags", "GET /flags/{key}", "POST /webhook"])
+        self.assertEqual(routes, ["GET /flags", "GET /flags/{key}", "GET /node/flags/{key}",
+                                  "POST /ofrep/v1/evaluate/flags", "POST /ofrep/v1/evaluate/flags/{key}",
+                                  "POST /webhook"])
 
     def test_the_reader_api_is_private_and_the_webhook_public(self):
         routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in resources_of_type(self.t, "AWS::ApiGatewayV2::Route").values()}
-        for key in ["GET /flags", "GET /flags/{key}"]:
+        for key in ["GET /flags", "GET /flags/{key}", "GET /node/flags/{key}",
+                    "POST /ofrep/v1/evaluate/flags", "POST /ofrep/v1/evaluate/flags/{key}"]:
             self.assertEqual(routes[key].get("AuthorizationType"), "AWS_IAM", key)
         self.assertNotEqual(routes["POST /webhook"].get("AuthorizationType"), "AWS_IAM")
 
@@ -132,9 +135,47 @@ class Template(unittest.TestCase):
         self.assertEqual([a for a, _ in ssm], ["ssm:GetParameter"])
         self.assertTrue(json.dumps(ssm[0][1]).endswith(f':parameter/launchdarkly/{STAGE}/sdkkey"}}'), ssm)
 
+    def test_node_example_role_is_read_only(self):
+        dynamo = self.actions("NodeExampleRole", "dynamodb")
+        self.assertEqual(sorted(a for a, _ in dynamo), ["dynamodb:GetItem", "dynamodb:Query"])
+        for _, resource in dynamo:
+            self.assertEqual(resource, {"Fn::GetAtt": ["FlagsTable", "Arn"]})
+        ssm = self.actions("NodeExampleRole", "ssm")
+        self.assertEqual([a for a, _ in ssm], ["ssm:GetParameter"])
+        self.assertTrue(json.dumps(ssm[0][1]).endswith(f':parameter/launchdarkly/{STAGE}/sdkkey"}}'), ssm)
+
+    def test_the_extension_layer_and_the_node_function_that_uses_it(self):
+        layers = resources_of_type(self.t, "AWS::Lambda::LayerVersion")
+        self.assertEqual(list(layers), ["OfrepLambdaLayer"])
+        layer = layers["OfrepLambdaLayer"]["Properties"]
+        self.assertTrue(layer["Content"]["S3Key"].endswith("/launchdarkly-ofrep-layer.zip"), layer)
+        self.assertEqual(layer["CompatibleArchitectures"], ["x86_64"])
+        node = self.function("node")
+        self.assertTrue(node["Runtime"].startswith("nodejs"), node["Runtime"])
+        self.assertEqual(node["Handler"], "examples/node-ofrep/handler.handler")
+        self.assertEqual(node["Layers"], [{"Ref": "OfrepLambdaLayer"}])
+        self.assertEqual(node["Architectures"], ["x86_64"], "the layer's binary is x86_64")
+        variables = node["Environment"]["Variables"]
+        self.assertEqual(variables["LAUNCHDARKLY_DYNAMODB_TABLE"], TABLE)
+        self.assertEqual(variables["LAUNCHDARKLY_OFREP_PORT"], "8016")
+        self.assertEqual(self.t["Outputs"]["OfrepLayerArn"]["Value"], {"Ref": "OfrepLambdaLayer"})
+
+    def test_the_packages_hold_what_runs(self):
+        import zipfile
+        with zipfile.ZipFile(os.path.join(PACKAGE_DIR, "node.zip")) as node:
+            names = node.namelist()
+        for needed in ["examples/node-ofrep/handler.mjs", "examples/node-ofrep/flags.mjs",
+                       "examples/node-ofrep/node_modules/@openfeature/ofrep-provider/package.json"]:
+            self.assertIn(needed, names)
+        self.assertFalse([n for n in names if n.startswith(("target/", "store/", "dist/"))], "nothing else")
+        with zipfile.ZipFile(os.path.join(PACKAGE_DIR, "launchdarkly-ofrep-layer.zip")) as layer:
+            info = layer.getinfo("extensions/launchdarkly-ofrep")
+        self.assertTrue((info.external_attr >> 16) & 0o111, "the extension is executable")
+
     def test_functions_use_their_own_roles(self):
         self.assertEqual(self.function("store")["Role"], {"Fn::GetAtt": ["SyncerRole", "Arn"]})
         self.assertEqual(self.function("reader")["Role"], {"Fn::GetAtt": ["ReaderRole", "Arn"]})
+        self.assertEqual(self.function("node")["Role"], {"Fn::GetAtt": ["NodeExampleRole", "Arn"]})
 
     def test_secrets_are_parameter_names_only(self):
         variables = self.function("store")["Environment"]["Variables"]
@@ -151,6 +192,7 @@ class Template(unittest.TestCase):
     def test_outputs_give_the_urls(self):
         self.assertIn("WebhookUrl", self.t["Outputs"])
         self.assertIn("ReaderUrl", self.t["Outputs"])
+        self.assertIn("OfrepLayerArn", self.t["Outputs"])
 
 
 if __name__ == "__main__":

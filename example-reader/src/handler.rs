@@ -25,11 +25,17 @@ pub async fn handle(reader: &Reader, request: &Request) -> Response<Body> {
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return response;
         }
-        let if_none_match = request
-            .headers()
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok());
-        return ofrep::answer(reader, &route, request.body(), if_none_match).await;
+        let query = request.query_string_parameters_ref();
+        let ofrep_request = ofrep::OfrepRequest {
+            route,
+            body: request.body(),
+            if_none_match: request
+                .headers()
+                .get(header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok()),
+            flag_config_last_modified: query.and_then(|q| q.first("flagConfigLastModified")),
+        };
+        return ofrep::answer(reader, &ofrep_request).await;
     }
     if request.method() != Method::GET {
         return error(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported");

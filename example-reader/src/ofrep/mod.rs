@@ -57,24 +57,52 @@ pub fn route(path: &str) -> Option<Route> {
     }
 }
 
-/// Answers an OFREP request with `body` (the request's JSON) and its `If-None-Match` header.
-pub async fn answer(
-    reader: &Reader,
-    route: &Route,
-    body: &[u8],
-    if_none_match: Option<&str>,
-) -> Response<Body> {
-    let key = match route {
+/// What an OFREP request says.
+#[derive(Clone, Debug)]
+pub struct OfrepRequest<'a> {
+    pub route: Route,
+    /// The request's JSON body.
+    pub body: &'a [u8],
+    /// `If-None-Match` (bulk).
+    pub if_none_match: Option<&'a str>,
+    /// The `flagConfigLastModified` query parameter (bulk): a change notification's time. The
+    /// answer is always computed from the current data, so it is only checked.
+    pub flag_config_last_modified: Option<&'a str>,
+}
+
+/// Answers an OFREP request.
+pub async fn answer(reader: &Reader, request: &OfrepRequest<'_>) -> Response<Body> {
+    let key = match &request.route {
         Route::Flag(key) => Some(key.as_str()),
         Route::Bulk => None,
     };
-    let context = match request_context(body) {
+    let context = match request_context(request.body) {
         Ok(context) => context,
         Err(failure) => return failure.response(key),
     };
     match key {
         Some(key) => single(reader, key, &context).await,
-        None => bulk(reader, &context, if_none_match).await,
+        None => {
+            if let Err(failure) = check_last_modified(request.flag_config_last_modified) {
+                return failure.response(None);
+            }
+            bulk(reader, &context, request.if_none_match).await
+        }
+    }
+}
+
+/// `flagConfigLastModified` is Unix seconds or an RFC 3339 date-time.
+fn check_last_modified(value: Option<&str>) -> Result<(), Failure> {
+    match value {
+        None => Ok(()),
+        Some(v) if v.parse::<u64>().is_ok() => Ok(()),
+        Some(v) if chrono::DateTime::parse_from_rfc3339(v).is_ok() => Ok(()),
+        Some(v) => Err(Failure::bad_request(
+            "PARSE_ERROR",
+            format!(
+                "flagConfigLastModified must be Unix seconds or an RFC 3339 date-time, not {v:?}"
+            ),
+        )),
     }
 }
 
@@ -385,6 +413,20 @@ mod tests {
         assert_eq!(code(r#"{"context": 1}"#), "INVALID_CONTEXT");
         assert_eq!(code(r#"{"context": {}}"#), "TARGETING_KEY_MISSING");
         assert!(request_context(br#"{"context": {"targetingKey": "u"}}"#).is_ok());
+    }
+
+    #[test]
+    fn flag_config_last_modified_is_checked() {
+        assert!(check_last_modified(None).is_ok());
+        assert!(check_last_modified(Some("1771622898")).is_ok());
+        assert!(check_last_modified(Some("2026-02-20T21:28:18Z")).is_ok());
+        for bad in ["", "yesterday", "-1", "2026-02-20"] {
+            assert_eq!(
+                check_last_modified(Some(bad)).unwrap_err().code,
+                "PARSE_ERROR",
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
