@@ -100,7 +100,7 @@ build: tools ## Build the Lambda zips and the extension layer with cargo-lambda 
 
 .PHONY: package
 package: build ## serverless package, offline: no AWS credentials needed (.serverless/)
-	AWS_EC2_METADATA_DISABLED=true CI=true $(SLS) package --stage $(ENV) < /dev/null
+	SLS_OFFLINE_PACKAGE=1 AWS_EC2_METADATA_DISABLED=true CI=true $(SLS) package --stage $(ENV) < /dev/null
 
 .PHONY: check-deploy
 check-deploy: package ## cfn-lint and assertions on the packaged CloudFormation template

@@ -168,7 +168,9 @@ class Template(unittest.TestCase):
                        "examples/node-ofrep/node_modules/@openfeature/ofrep-provider/package.json"]:
             self.assertIn(needed, names)
         self.assertFalse([n for n in names if n.startswith(("target/", "store/", "dist/"))], "nothing else")
-        with zipfile.ZipFile(os.path.join(PACKAGE_DIR, "launchdarkly-ofrep-layer.zip")) as layer:
+        # The layer's artifact is used as built (serverless.yml: package.artifact).
+        layer_zip = os.path.join(os.path.dirname(os.path.abspath(PACKAGE_DIR)), "dist", "launchdarkly-ofrep-layer.zip")
+        with zipfile.ZipFile(layer_zip) as layer:
             info = layer.getinfo("extensions/launchdarkly-ofrep")
         self.assertTrue((info.external_attr >> 16) & 0o111, "the extension is executable")
 
