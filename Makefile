@@ -78,7 +78,8 @@ bench: build bench/node_modules/.package-lock.json ## Measure against LaunchDark
 	$(CARGO) lambda build --release --x86-64 --locked --bin ld-dynamo-bench
 	# The reader measured is the deployed artifact itself.
 	rm -rf target/bench-reader && python3 -m zipfile -e dist/example-reader.zip target/bench-reader && chmod +x target/bench-reader/bootstrap
-	scripts/with-local-aws.sh target/lambda/ld-dynamo-bench/bootstrap target/bench-reader/bootstrap bench/RESULTS.md $(BENCH_RUNS)
+	scripts/with-local-aws.sh target/lambda/ld-dynamo-bench/bootstrap target/bench-reader/bootstrap \
+	  target/lambda/layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep bench/RESULTS.md $(BENCH_RUNS)
 	@cat bench/RESULTS.md
 
 # ---- build and package --------------------------------------------------------------------

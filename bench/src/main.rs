@@ -2,11 +2,13 @@
 //! (bench/reference.js), on the same DynamoDB Local, the same data, in the same run, and writes
 //! bench/RESULTS.md.
 //!
-//!   ld-dynamo-bench <example-reader binary> <results.md> [runs]
+//!   ld-dynamo-bench <example-reader binary> <launchdarkly-ofrep extension> <results.md> [runs]
 //!
-//! Needs DynamoDB Local (scripts/with-local-aws.sh) and `node` with bench/node_modules.
+//! Needs DynamoDB Local (scripts/with-local-aws.sh) and `node` with bench/node_modules and
+//! examples/node-ofrep/node_modules.
 
 mod data;
+mod ofrep;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -28,6 +30,7 @@ use serde_json::Value;
 
 const WARM_EVALUATIONS: usize = 50_000;
 const DEFAULT_BATCH_CONCURRENCY: usize = 8;
+const OFREP_WARM_EVALUATIONS: usize = 5_000;
 
 /// Several measurements of one quantity.
 #[derive(Default, Clone)]
@@ -141,11 +144,11 @@ fn peak_rss(command: &Command) -> anyhow::Result<f64> {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let (reader_binary, results) = match args.as_slice() {
-        [_, reader, results, ..] => (reader.clone(), results.clone()),
-        _ => bail!("usage: ld-dynamo-bench <example-reader binary> <results.md> [runs]"),
+    let (reader_binary, extension_binary, results) = match args.as_slice() {
+        [_, reader, extension, results, ..] => (reader.clone(), extension.clone(), results.clone()),
+        _ => bail!("usage: ld-dynamo-bench <example-reader binary> <launchdarkly-ofrep extension> <results.md> [runs]"),
     };
-    let runs: usize = args.get(3).map(|r| r.parse()).transpose()?.unwrap_or(5);
+    let runs: usize = args.get(4).map(|r| r.parse()).transpose()?.unwrap_or(5);
     // An experiment knob: BENCH_BATCH_CONCURRENCY overrides the store's default.
     let batch_concurrency: usize = std::env::var("BENCH_BATCH_CONCURRENCY")
         .ok()
@@ -322,6 +325,34 @@ fn main() -> anyhow::Result<()> {
         ))?);
     }
 
+    eprintln!("bench: the OFREP extension layer and a Node.js function using it");
+    let (mut extension_start, mut node_ofrep_cold, mut node_ofrep_rss): (Sample, Sample, Sample) =
+        Default::default();
+    let (mut node_floor, mut node_floor_rss): (Sample, Sample) = Default::default();
+    for run in 0..runs * 2 {
+        let mut floor = Command::new("node");
+        floor.args(["-e", r#"process.stdout.write('{"value":null}\n')"#]);
+        node_floor_rss.push(peak_rss(&floor)?);
+        node_floor.push(cold_start(floor)?);
+        let running =
+            runtime.block_on(ofrep::start(&extension_binary, &reader_table, &endpoint))?;
+        extension_start.push(running.start_ms);
+        if run == 0 {
+            ofrep::check_node_answer(&running.base_url)?;
+        }
+        node_ofrep_rss.push(peak_rss(&ofrep::node_first_value(&running.base_url))?);
+        node_ofrep_cold.push(cold_start(ofrep::node_first_value(&running.base_url))?);
+    }
+    let (mut ofrep_warm, mut extension_rss): (Sample, Sample) = Default::default();
+    {
+        let running =
+            runtime.block_on(ofrep::start(&extension_binary, &reader_table, &endpoint))?;
+        for _ in 0..3 {
+            ofrep_warm.push(ofrep::node_warm(&running.base_url, OFREP_WARM_EVALUATIONS)?);
+        }
+        extension_rss.push(running.peak_rss_mib()?);
+    }
+
     eprintln!("bench: warm evaluations");
     let mut warm = Sample::default();
     let mut node_warm = Sample::default();
@@ -438,7 +469,7 @@ fn main() -> anyhow::Result<()> {
             measure: "Reader cold start as Lambda runs it: spawn → first invocation answered through the Runtime API (init + invoke; Node: spawn → first evaluation)".into(),
             unit: "ms",
             ours: lambda_cold,
-            reference: Some(node_cold),
+            reference: Some(node_cold.clone()),
             ratio: Ratio::ReferenceOverOurs,
             goal: "reported",
         },
@@ -446,9 +477,65 @@ fn main() -> anyhow::Result<()> {
             measure: "Warm evaluations (segment rule, cache on)".into(),
             unit: "evals/s",
             ours: warm,
-            reference: Some(node_warm),
+            reference: Some(node_warm.clone()),
             ratio: Ratio::OursOverReference,
             goal: "higher",
+        },
+        Row {
+            measure: "OFREP extension start as Lambda runs it: spawn → ready (registered, first event/next)".into(),
+            unit: "ms",
+            ours: extension_start,
+            reference: None,
+            ratio: Ratio::None,
+            goal: "reported",
+        },
+        Row {
+            measure: "Node.js function cold start: spawn → first flag value, with OpenFeature + OFREP through the running extension (Node: LaunchDarkly SDK + official DynamoDB store, daemon mode)".into(),
+            unit: "ms",
+            ours: node_ofrep_cold,
+            reference: Some(node_cold.clone()),
+            ratio: Ratio::ReferenceOverOurs,
+            goal: "reported",
+        },
+        Row {
+            measure: "Node.js process that starts, prints one line and exits, no flags (the floor under both)".into(),
+            unit: "ms",
+            ours: node_floor,
+            reference: None,
+            ratio: Ratio::None,
+            goal: "reported",
+        },
+        Row {
+            measure: "Warm evaluations from one Node.js process: OpenFeature + OFREP to the extension, sequential (Node: the SDK in process)".into(),
+            unit: "evals/s",
+            ours: ofrep_warm,
+            reference: Some(node_warm),
+            ratio: Ratio::OursOverReference,
+            goal: "reported",
+        },
+        Row {
+            measure: "Node.js process peak RSS: OpenFeature + OFREP (Node: the SDK + DynamoDB store)".into(),
+            unit: "MiB",
+            ours: node_ofrep_rss,
+            reference: Some(node_rss.clone()),
+            ratio: Ratio::ReferenceOverOurs,
+            goal: "reported",
+        },
+        Row {
+            measure: "Node.js process peak RSS, no flags (the floor under both)".into(),
+            unit: "MiB",
+            ours: node_floor_rss,
+            reference: None,
+            ratio: Ratio::None,
+            goal: "reported",
+        },
+        Row {
+            measure: "OFREP extension peak RSS (after the warm runs)".into(),
+            unit: "MiB",
+            ours: extension_rss,
+            reference: None,
+            ratio: Ratio::None,
+            goal: "reported",
         },
         Row {
             measure: "Reader peak RSS (cold start process)".into(),
@@ -464,6 +551,10 @@ fn main() -> anyhow::Result<()> {
         (
             "example-reader (function reader)",
             "dist/example-reader.zip",
+        ),
+        (
+            "launchdarkly-ofrep extension layer",
+            "dist/launchdarkly-ofrep-layer.zip",
         ),
     ] {
         if let Ok(meta) = std::fs::metadata(path) {

@@ -1,8 +1,7 @@
 // node evaluate.mjs '<JSON array of {flag, type, defaultValue, context}>'
 // Prints one line of JSON: the OpenFeature evaluation details of each, in order. Used by the
 // tests and `make bench` (a process that starts, evaluates through OFREP, and ends).
-import { evaluate, openFeatureClient } from './flags.mjs';
-import { OpenFeature } from '@openfeature/server-sdk';
+import { closeOpenFeature, evaluate, openFeatureClient } from './flags.mjs';
 
 const requests = JSON.parse(process.argv[2] ?? '[]');
 const client = await openFeatureClient();
@@ -11,4 +10,4 @@ for (const request of requests) {
   results.push(await evaluate(client, request));
 }
 process.stdout.write(`${JSON.stringify(results)}\n`);
-await OpenFeature.close();
+await closeOpenFeature();

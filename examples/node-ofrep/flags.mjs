@@ -14,6 +14,11 @@ export async function openFeatureClient(baseUrl = ofrepUrl()) {
   return OpenFeature.getClient();
 }
 
+/** Shuts OpenFeature down (a process that ends, not a Lambda handler). */
+export function closeOpenFeature() {
+  return OpenFeature.close();
+}
+
 const byType = {
   boolean: (client, flag, fallback, context) => client.getBooleanDetails(flag, fallback ?? false, context),
   string: (client, flag, fallback, context) => client.getStringDetails(flag, fallback ?? '', context),
