@@ -61,16 +61,18 @@ pub async fn start(binary: &str, table: &str, endpoint: &str) -> anyhow::Result<
             ("LAUNCHDARKLY_OFREP_PORT", port.as_str()),
         ],
     );
+    // Owned by `Running` from here: dropping it kills and reaps the process.
+    let mut running = Running {
+        _api: api.clone(),
+        child,
+        base_url: format!("http://127.0.0.1:{port}"),
+        start_ms: 0.0,
+    };
     if !api.wait_until(&Happened::ExtensionNext(NAME.into())).await {
         bail!("the extension did not get ready");
     }
-    let start_ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok(Running {
-        _api: api,
-        child,
-        base_url: format!("http://127.0.0.1:{port}"),
-        start_ms,
-    })
+    running.start_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(running)
 }
 
 /// `node examples/node-ofrep/evaluate.mjs` evaluating the bench flag, for `cold_start`.
