@@ -11,8 +11,9 @@ use ld_dynamo_common::settings::{SdkKeyArgs, TableArgs};
 /// SDK in daemon mode: no connection to LaunchDarkly is needed to evaluate.
 ///
 /// Inside AWS Lambda it serves HTTP (API Gateway, ALB, function URLs): `GET /flags/{key}?context=<JSON>`
-/// (or `?key=<context key>&kind=<kind>`) and `GET /flags`; a store it cannot read, or a table never
-/// synced, answers 503. Elsewhere, `example-reader eval` prints the same JSON and
+/// (or `?key=<context key>&kind=<kind>`), `GET /flags`, and OpenFeature's OFREP
+/// (`POST /ofrep/v1/evaluate/flags/{key}`, `POST /ofrep/v1/evaluate/flags`); a store it cannot
+/// read, or a table never synced, answers 503 (OFREP: 500 with errorCode GENERAL). Elsewhere, `example-reader eval` prints the same JSON and
 /// `example-reader serve` serves the same API locally. AWS settings come from the standard AWS variables (AWS_REGION, AWS_ENDPOINT_URL, ...).
 #[derive(Parser, Debug)]
 #[command(name = "example-reader", version)]
@@ -47,8 +48,9 @@ pub enum Command {
         #[arg(long)]
         send_events: bool,
     },
-    /// Serve the HTTP API (`GET /flags/{key}`, `GET /flags`) on 127.0.0.1, as the Lambda
-    /// answers it, to try it without AWS.
+    /// Serve the HTTP API (`GET /flags/{key}`, `GET /flags`, OFREP's `POST
+    /// /ofrep/v1/evaluate/flags[/{key}]`) on 127.0.0.1, as the Lambda answers it, to try it
+    /// without AWS.
     Serve {
         /// Port to listen on.
         #[arg(long, default_value_t = 3000)]

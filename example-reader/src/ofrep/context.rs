@@ -37,6 +37,19 @@ impl ContextError {
 }
 
 /// The LaunchDarkly context for an OFREP `context` object.
+///
+/// ```
+/// use example_reader::ofrep::context::to_launchdarkly;
+/// use serde_json::json;
+///
+/// let ofrep = json!({"targetingKey": "acme", "kind": "org", "plan": "pro"});
+/// let context = to_launchdarkly(ofrep.as_object().unwrap()).unwrap();
+/// assert_eq!(context.key(), "acme");
+/// assert_eq!(context.kind().to_string(), "org");
+///
+/// let missing = json!({"plan": "pro"});
+/// assert_eq!(to_launchdarkly(missing.as_object().unwrap()).unwrap_err().code(), "TARGETING_KEY_MISSING");
+/// ```
 pub fn to_launchdarkly(context: &Map<String, Value>) -> Result<Context, ContextError> {
     let json = match context.get("kind") {
         Some(Value::String(kind)) if kind == "multi" => multi_kind(context)?,

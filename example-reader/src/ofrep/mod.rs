@@ -44,6 +44,14 @@ pub enum Route {
 
 /// The OFREP route a path names (a REST API stage prefix may come first); `None` for any other
 /// path, and for an OFREP path with more segments.
+///
+/// ```
+/// use example_reader::ofrep::{route, Route};
+///
+/// assert_eq!(route("/ofrep/v1/evaluate/flags"), Some(Route::Bulk));
+/// assert_eq!(route("/prod/ofrep/v1/evaluate/flags/new-checkout"), Some(Route::Flag("new-checkout".into())));
+/// assert_eq!(route("/flags/new-checkout"), None);
+/// ```
 pub fn route(path: &str) -> Option<Route> {
     let rest = &path[path.find(PATH)? + PATH.len()..];
     match rest.trim_end_matches('/') {
