@@ -31,13 +31,10 @@ async fn main() -> ExitCode {
 /// Outside Lambda: serve OFREP until stopped (local work, benchmarks).
 async fn run_standalone(cli: Cli) -> ExitCode {
     match ready(&cli).await {
-        Ok((reader, listener)) => match serve_on(reader, listener).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                tracing::error!("the OFREP server stopped: {err}");
-                ExitCode::FAILURE
-            }
-        },
+        Ok((reader, listeners)) => {
+            serve_all(reader, listeners).await;
+            ExitCode::FAILURE
+        }
         Err(failure) => {
             tracing::error!("{}", failure.message);
             ExitCode::from(2)
@@ -62,7 +59,7 @@ async fn run_in_lambda(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (reader, listener) = match ready(&cli).await {
+    let (reader, listeners) = match ready(&cli).await {
         Ok(ready) => ready,
         Err(failure) => {
             tracing::error!("{}", failure.message);
@@ -76,11 +73,7 @@ async fn run_in_lambda(cli: Cli) -> ExitCode {
         }
     };
     lifecycle.set_reader(reader.clone());
-    tokio::spawn(async move {
-        if let Err(err) = serve_on(reader, listener).await {
-            tracing::error!("the OFREP server stopped: {err}");
-        }
-    });
+    tokio::spawn(serve_all(reader, listeners));
     tokio::select! {
         result = extension.run() => {
             tracing::error!("the extension stopped: {}", result.err().map(|e| e.to_string()).unwrap_or_default());
@@ -95,8 +88,24 @@ struct NotReady {
     message: String,
 }
 
-/// The reader and the bound OFREP listener.
-async fn ready(cli: &Cli) -> Result<(Arc<Reader>, TcpListener), NotReady> {
+/// Serves OFREP on every listener; returns only if they all stop.
+async fn serve_all(reader: Arc<Reader>, listeners: Vec<TcpListener>) {
+    let servers = listeners.into_iter().map(|listener| {
+        let reader = reader.clone();
+        tokio::spawn(async move {
+            if let Err(err) = serve_on(reader, listener).await {
+                tracing::error!("the OFREP server stopped: {err}");
+            }
+        })
+    });
+    for server in servers.collect::<Vec<_>>() {
+        let _ = server.await;
+    }
+}
+
+/// The reader and the bound OFREP listeners: 127.0.0.1, and ::1 where the sandbox has IPv6
+/// (clients that resolve `localhost` to `::1` first then find it too).
+async fn ready(cli: &Cli) -> Result<(Arc<Reader>, Vec<TcpListener>), NotReady> {
     let config = cli.settings.validate().map_err(|err| NotReady {
         error_type: "Extension.InvalidConfiguration",
         message: format!("invalid configuration: {err}"),
@@ -114,13 +123,17 @@ async fn ready(cli: &Cli) -> Result<(Arc<Reader>, TcpListener), NotReady> {
                 cli.port
             ),
         })?;
+    let mut listeners = vec![listener];
+    if let Ok(ipv6) = TcpListener::bind(("::1", cli.port)).await {
+        listeners.push(ipv6);
+    }
     tracing::info!(
         table = %config.table,
         events = reader.sends_events(),
         "OFREP ready on http://127.0.0.1:{}/ofrep/v1/evaluate/flags",
         cli.port
     );
-    Ok((Arc::new(reader), listener))
+    Ok((Arc::new(reader), listeners))
 }
 
 /// Registers for `INVOKE` and `SHUTDOWN`, and for the Telemetry API's platform events when

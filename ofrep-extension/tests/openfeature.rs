@@ -226,3 +226,40 @@ async fn a_down_store_is_an_error_never_a_silent_default() {
     child.kill().ok();
     child.wait().ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_lambda_handler_answers_an_http_api_request() {
+    let table = synced_table().await;
+    let api = LambdaApi::start();
+    let (mut child, base_url) =
+        extension(&api, &table, &ld_dynamo_testkit::dynamodb::endpoint()).await;
+    let event = json!({"version": "2.0", "routeKey": "GET /node/flags/{key}", "rawPath": "/node/flags/new-checkout",
+        "pathParameters": {"key": "new-checkout"},
+        "queryStringParameters": {"type": "boolean", "targetingKey": "beta-user"}});
+    let script = format!(
+        "const {{ handler }} = await import('./handler.mjs'); \
+         process.stdout.write(JSON.stringify(await handler({event}))); process.exit(0);"
+    );
+    let output = Command::new("node")
+        .args(["--input-type=module", "-e", &script])
+        .env("OFREP_URL", &base_url)
+        .current_dir(example_dir())
+        .output()
+        .expect("node runs");
+    let response: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        response["statusCode"],
+        200,
+        "{response} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let details: Value =
+        serde_json::from_str(response["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null);
+    assert_eq!(
+        (&details["value"], &details["reason"]),
+        (&json!(true), &json!("TARGETING_MATCH")),
+        "{details}"
+    );
+    child.kill().ok();
+    child.wait().ok();
+}
