@@ -48,6 +48,30 @@ pub async fn report_init_error(error_type: &str, message: &str) {
         .header("lambda-runtime-function-error-type", error_type)
         .header("content-type", "application/json")
         .body(lambda_runtime_api_client::body::Body::from(body));
+    send_to_lambda(request, "Runtime API").await;
+}
+
+/// Tells Lambda that the external extension `extension_id` could not start
+/// (`POST /extension/init/error`): the environment's init fails with this message.
+pub async fn report_extension_init_error(extension_id: &str, error_type: &str, message: &str) {
+    let body =
+        serde_json::json!({"errorType": error_type, "errorMessage": message, "stackTrace": []})
+            .to_string();
+    let request = lambda_http::http::Request::post("/2020-01-01/extension/init/error")
+        .header("lambda-extension-identifier", extension_id)
+        .header("lambda-extension-function-error-type", error_type)
+        .header("content-type", "application/json")
+        .body(lambda_runtime_api_client::body::Body::from(body));
+    send_to_lambda(request, "Extensions API").await;
+}
+
+async fn send_to_lambda(
+    request: Result<
+        lambda_http::http::Request<lambda_runtime_api_client::body::Body>,
+        lambda_http::http::Error,
+    >,
+    api: &str,
+) {
     let sent = match (
         lambda_runtime_api_client::Client::builder().build(),
         request,
@@ -61,7 +85,7 @@ pub async fn report_init_error(error_type: &str, message: &str) {
         (_, Err(e)) => Err(e.to_string()),
     };
     if let Err(err) = sent {
-        tracing::warn!("could not report the init error to the Lambda Runtime API: {err}");
+        tracing::warn!("could not report the init error to the Lambda {api}: {err}");
     }
 }
 

@@ -7,7 +7,6 @@ use clap::Parser;
 use example_reader::serve::serve_on;
 use example_reader::startup::start_reader;
 use example_reader::Reader;
-use lambda_extension::requests::{init_error, ErrorRequest};
 use lambda_extension::{
     service_fn, Extension, LambdaTelemetry, LogBuffering, RegisteredExtension, SharedService,
 };
@@ -63,7 +62,7 @@ async fn run_in_lambda(cli: Cli) -> ExitCode {
         Ok(ready) => ready,
         Err(failure) => {
             tracing::error!("{}", failure.message);
-            report_init_error(
+            ld_dynamo_common::report_extension_init_error(
                 &extension.extension_id,
                 failure.error_type,
                 &failure.message,
@@ -167,32 +166,4 @@ async fn register(
         .with_telemetry_port_number(port)
         .register()
         .await
-}
-
-/// `POST /extension/init/error`: Lambda fails the init with this message.
-async fn report_init_error(extension_id: &str, error_type: &str, message: &str) {
-    let request = init_error(
-        extension_id,
-        error_type,
-        Some(ErrorRequest {
-            error_message: message,
-            error_type,
-            stack_trace: Vec::new(),
-        }),
-    );
-    let sent = match (
-        lambda_runtime_api_client::Client::builder().build(),
-        request,
-    ) {
-        (Ok(client), Ok(request)) => client
-            .call(request)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string()),
-        (Err(err), _) => Err(err.to_string()),
-        (_, Err(err)) => Err(err.to_string()),
-    };
-    if let Err(err) = sent {
-        tracing::warn!("could not report the init error to the Extensions API: {err}");
-    }
 }
