@@ -3,8 +3,8 @@
 //! invocation, analytics events go out after the function answered and at `SHUTDOWN`, none
 //! without an SDK key, and a configuration error fails the init with its message.
 
-use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Snapshot};
-use launchdarkly_server_sdk::SerializedItem;
+mod common;
+
 use ld_dynamo_testkit::events_sink::EventsSink;
 use ld_dynamo_testkit::lambda::{free_port, layer_extension, wait_exit, Happened, LambdaApi};
 use serde_json::{json, Value};
@@ -16,29 +16,9 @@ fn binary() -> String {
 }
 
 async fn synced_table() -> String {
-    let dynamo = ld_dynamo_testkit::dynamodb::client();
-    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "ofrep-ext").await;
     let flag = json!({"key": "banner", "version": 1, "on": true, "targets": [], "prerequisites": [], "rules": [],
         "fallthrough": {"variation": 0}, "offVariation": 0, "variations": ["hello"], "salt": "s", "trackEvents": true});
-    let mut snapshot = Snapshot::default();
-    snapshot.insert(
-        Kind::Flags,
-        "banner",
-        SerializedItem {
-            version: 1,
-            deleted: false,
-            serialized_item: flag.to_string(),
-        },
-    );
-    DynamoDbStoreBuilder::new(&table)
-        .client(dynamo)
-        .build()
-        .await
-        .unwrap()
-        .apply_snapshot(&snapshot)
-        .await
-        .unwrap();
-    table
+    common::synced_table("ofrep-ext", &[flag], &[]).await
 }
 
 struct Running {

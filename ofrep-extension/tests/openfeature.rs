@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Snapshot};
-use launchdarkly_server_sdk::SerializedItem;
+mod common;
+
 use ld_dynamo_testkit::lambda::{free_port, layer_extension, Happened, LambdaApi};
 use serde_json::{json, Value};
 
@@ -22,34 +22,19 @@ fn example_dir() -> PathBuf {
     dir
 }
 
-fn flag(key: &str, variations: Value, extra: Value) -> (String, SerializedItem) {
+fn flag(key: &str, variations: Value, extra: Value) -> Value {
     let mut flag = json!({"key": key, "version": 2, "on": true, "targets": [], "prerequisites": [],
         "rules": [], "fallthrough": {"variation": 0}, "offVariation": 0, "variations": variations,
         "salt": key, "trackEvents": false});
     for (name, value) in extra.as_object().into_iter().flatten() {
         flag[name] = value.clone();
     }
-    let item = SerializedItem {
-        version: 2,
-        deleted: false,
-        serialized_item: flag.to_string(),
-    };
-    (key.to_string(), item)
+    flag
 }
 
 async fn synced_table() -> String {
-    let mut snapshot = Snapshot::default();
-    snapshot.insert(
-        Kind::Segments,
-        "beta",
-        SerializedItem {
-            version: 1,
-            deleted: false,
-            serialized_item: json!({"key": "beta", "version": 1, "included": ["beta-user"],
-                "excluded": [], "rules": [], "salt": "b"})
-            .to_string(),
-        },
-    );
+    let beta = json!({"key": "beta", "version": 1, "included": ["beta-user"], "excluded": [],
+        "rules": [], "salt": "b"});
     let flags = [
         flag(
             "new-checkout",
@@ -76,20 +61,7 @@ async fn synced_table() -> String {
             {"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}}}),
         ),
     ];
-    for (key, item) in flags {
-        snapshot.insert(Kind::Flags, &key, item);
-    }
-    let dynamo = ld_dynamo_testkit::dynamodb::client();
-    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "ofrep-js").await;
-    DynamoDbStoreBuilder::new(&table)
-        .client(dynamo)
-        .build()
-        .await
-        .unwrap()
-        .apply_snapshot(&snapshot)
-        .await
-        .unwrap();
-    table
+    common::synced_table("ofrep-js", &flags, &[beta]).await
 }
 
 /// The extension running beside the stand-in, ready; returns its OFREP base URL.
