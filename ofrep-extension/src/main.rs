@@ -50,7 +50,12 @@ async fn run_in_lambda(cli: Cli) -> ExitCode {
         Err(_) => (Duration::from_secs(5), false),
     };
     let lifecycle = Lifecycle::new(interval, runtime_done.clone());
-    let telemetry = events.then_some((runtime_done, cli.telemetry_port));
+    let telemetry = if events && telemetry_port_free(cli.telemetry_port) {
+        Some((runtime_done, cli.telemetry_port))
+    } else {
+        runtime_done.unavailable();
+        None
+    };
     let extension = match register(lifecycle.clone(), telemetry).await {
         Ok(extension) => extension,
         Err(err) => {
@@ -79,6 +84,19 @@ async fn run_in_lambda(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
         () = lifecycle.stopped() => ExitCode::SUCCESS,
+    }
+}
+
+/// The Telemetry API listener is bound inside `lambda_extension`, which cannot report a port
+/// in use: check first, and do without telemetry (events then go out at the next invocation
+/// and at shutdown) rather than wait for events that will never come.
+fn telemetry_port_free(port: u16) -> bool {
+    match std::net::TcpListener::bind(("0.0.0.0", port)) {
+        Ok(_) => true,
+        Err(err) => {
+            tracing::warn!("cannot listen on port {port} (LAUNCHDARKLY_OFREP_TELEMETRY_PORT): {err}; analytics events will be delivered at the next invocation and at shutdown instead");
+            false
+        }
     }
 }
 

@@ -69,6 +69,11 @@ impl RuntimeDone {
         false
     }
 
+    /// No telemetry will come (the subscription was not made): never wait.
+    pub fn unavailable(&self) {
+        self.0.unreliable.store(true, Ordering::Relaxed);
+    }
+
     fn answered(&self, request_id: &str) -> bool {
         self.0
             .answered
@@ -105,6 +110,15 @@ mod tests {
             done.wait("a", Duration::from_millis(1)).await,
             "already answered"
         );
+    }
+
+    #[tokio::test]
+    async fn without_telemetry_it_never_waits() {
+        let done = RuntimeDone::default();
+        done.unavailable();
+        let started = tokio::time::Instant::now();
+        assert!(!done.wait("x", Duration::from_secs(30)).await);
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     #[tokio::test]

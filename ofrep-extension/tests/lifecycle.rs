@@ -211,3 +211,43 @@ async fn a_configuration_error_fails_the_init_with_its_message() {
     let message = errors[0].1["errorMessage"].as_str().unwrap_or_default();
     assert!(message.contains("LAUNCHDARKLY_DYNAMODB_TABLE"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_telemetry_port_never_holds_an_invocation() {
+    let table = synced_table().await;
+    let sink = EventsSink::start();
+    let busy = std::net::TcpListener::bind("0.0.0.0:0").expect("a port to occupy");
+    let busy_port = busy
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or_default()
+        .to_string();
+    let mut running = start(&[
+        ("LAUNCHDARKLY_DYNAMODB_TABLE", table.as_str()),
+        ("LAUNCHDARKLY_SDK_KEY", "sdk-extension-key"),
+        ("LAUNCHDARKLY_EVENTS_URI", sink.base_uri()),
+        ("LAUNCHDARKLY_EVENTS_FLUSH_INTERVAL_SECONDS", "3600"),
+        ("LAUNCHDARKLY_OFREP_TELEMETRY_PORT", busy_port.as_str()),
+    ]);
+    ready(&running).await;
+    let port = running.port;
+    running
+        .api
+        .invoke_in_process(json!({}), |_| async move {
+            evaluate(port, "banner", "erin").await
+        })
+        .await;
+    // Without telemetry, waiting for the function's answer would last until the invocation's
+    // deadline (30 s here): the extension must not wait at all.
+    assert!(
+        running
+            .api
+            .wait_for_count(&Happened::ExtensionNext(NAME.into()), 2)
+            .await,
+        "the extension finished the invocation without telemetry"
+    );
+    running.api.shutdown_extensions();
+    assert_eq!(wait_exit(&mut running.extension).code(), Some(0));
+    assert!(sink.mentions("erin"), "events still go out at SHUTDOWN");
+    drop(busy);
+}
