@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use lambda_http::aws_lambda_events::query_map::QueryMap;
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, RequestExt};
+use ld_dynamo_common::http::json_response;
 use tokio::net::TcpListener;
 
 use crate::handler::handle;
@@ -32,11 +33,20 @@ pub async fn serve_on(reader: Arc<Reader>, listener: TcpListener) -> std::io::Re
     axum::serve(listener, app).await
 }
 
+/// Largest request body read; evaluation requests are a context, far smaller.
+const MAX_BODY: usize = 1024 * 1024;
+
 async fn answer(reader: &Reader, request: axum::extract::Request) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, 1024 * 1024)
-        .await
-        .unwrap_or_else(|_| Bytes::new());
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        // Too large, or the connection broke mid-body: say so rather than parse a cut body.
+        let response = json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &serde_json::json!({"error": "the request body could not be read whole (at most 1 MiB)"}),
+        );
+        let (parts, body) = response.into_parts();
+        return axum::response::Response::from_parts(parts, axum::body::Body::from(body.to_vec()));
+    };
     let query: QueryMap = parts
         .uri
         .query()

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use example_reader::serve::serve_on;
 use example_reader::startup::start_reader;
-use example_reader::Reader;
+use example_reader::{Config, Reader};
 use lambda_extension::{
     service_fn, Extension, LambdaTelemetry, LogBuffering, RegisteredExtension, SharedService,
 };
@@ -20,16 +20,24 @@ async fn main() -> ExitCode {
     let in_lambda = ld_dynamo_common::in_lambda();
     ld_dynamo_common::init_tracing(in_lambda);
     let cli = Cli::parse();
+    let config = cli.settings.validate().map_err(|err| NotReady {
+        error_type: "Extension.InvalidConfiguration",
+        message: format!("invalid configuration: {err}"),
+    });
     if in_lambda {
-        run_in_lambda(cli).await
+        run_in_lambda(config, &cli).await
     } else {
-        run_standalone(cli).await
+        run_standalone(config, cli.port).await
     }
 }
 
 /// Outside Lambda: serve OFREP until stopped (local work, benchmarks).
-async fn run_standalone(cli: Cli) -> ExitCode {
-    match ready(&cli).await {
+async fn run_standalone(config: Result<Config, NotReady>, port: u16) -> ExitCode {
+    let ready = match config {
+        Ok(config) => ready(&config, port).await,
+        Err(failure) => Err(failure),
+    };
+    match ready {
         Ok((reader, listeners)) => {
             serve_all(reader, listeners).await;
             ExitCode::FAILURE
@@ -43,9 +51,10 @@ async fn run_standalone(cli: Cli) -> ExitCode {
 
 /// In Lambda: register, get ready (reader and listener) before asking for the first event, so
 /// the function's first invocation finds OFREP answering; then follow the lifecycle.
-async fn run_in_lambda(cli: Cli) -> ExitCode {
+async fn run_in_lambda(config: Result<Config, NotReady>, cli: &Cli) -> ExitCode {
     let runtime_done = RuntimeDone::default();
-    let (interval, events) = match cli.settings.validate() {
+    // With invalid settings the extension still registers, to report them as an init error.
+    let (interval, events) = match &config {
         Ok(config) => (config.events_interval, config.sdk_key.is_some()),
         Err(_) => (Duration::from_secs(5), false),
     };
@@ -63,7 +72,11 @@ async fn run_in_lambda(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (reader, listeners) = match ready(&cli).await {
+    let ready = match config {
+        Ok(config) => ready(&config, cli.port).await,
+        Err(failure) => Err(failure),
+    };
+    let (reader, listeners) = match ready {
         Ok(ready) => ready,
         Err(failure) => {
             tracing::error!("{}", failure.message);
@@ -122,33 +135,29 @@ async fn serve_all(reader: Arc<Reader>, listeners: Vec<TcpListener>) {
 
 /// The reader and the bound OFREP listeners: 127.0.0.1, and ::1 where the sandbox has IPv6
 /// (clients that resolve `localhost` to `::1` first then find it too).
-async fn ready(cli: &Cli) -> Result<(Arc<Reader>, Vec<TcpListener>), NotReady> {
-    let config = cli.settings.validate().map_err(|err| NotReady {
-        error_type: "Extension.InvalidConfiguration",
-        message: format!("invalid configuration: {err}"),
-    })?;
-    let reader = start_reader(&config, true).await.map_err(|err| NotReady {
+async fn ready(config: &Config, port: u16) -> Result<(Arc<Reader>, Vec<TcpListener>), NotReady> {
+    let reader = start_reader(config, true).await.map_err(|err| NotReady {
         error_type: "Extension.InitError",
         message: format!("could not start the reader: {err}"),
     })?;
-    let listener = TcpListener::bind(("127.0.0.1", cli.port))
+    let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|err| NotReady {
             error_type: "Extension.InitError",
             message: format!(
                 "cannot listen on 127.0.0.1:{} (LAUNCHDARKLY_OFREP_PORT): {err}",
-                cli.port
+                port
             ),
         })?;
     let mut listeners = vec![listener];
-    if let Ok(ipv6) = TcpListener::bind(("::1", cli.port)).await {
+    if let Ok(ipv6) = TcpListener::bind(("::1", port)).await {
         listeners.push(ipv6);
     }
     tracing::info!(
         table = %config.table,
         events = reader.sends_events(),
         "OFREP ready on http://127.0.0.1:{}/ofrep/v1/evaluate/flags",
-        cli.port
+        port
     );
     Ok((Arc::new(reader), listeners))
 }

@@ -251,3 +251,34 @@ async fn a_busy_telemetry_port_never_holds_an_invocation() {
     assert!(sink.mentions("erin"), "events still go out at SHUTDOWN");
     drop(busy);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_request_body_is_refused_with_a_clear_error() {
+    let table = synced_table().await;
+    let mut running = start(&[("LAUNCHDARKLY_DYNAMODB_TABLE", table.as_str())]);
+    ready(&running).await;
+    let padding = "x".repeat(2 * 1024 * 1024);
+    let body = json!({"context": {"targetingKey": "u", "padding": padding}}).to_string();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/ofrep/v1/evaluate/flags/banner",
+            running.port
+        ))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("the extension answers");
+    assert_eq!(response.status().as_u16(), 413);
+    let answer: Value =
+        serde_json::from_str(&response.text().await.unwrap_or_default()).unwrap_or(Value::Null);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1 MiB"),
+        "{answer}"
+    );
+    running.extension.kill().ok();
+    running.extension.wait().ok();
+}

@@ -439,6 +439,15 @@ async fn next_invocation(State(shared): State<Arc<Shared>>) -> Response<Body> {
         .unwrap_or_default()
 }
 
+/// A request header as text (empty when absent or not text).
+fn header(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn json_or_text(body: &Bytes) -> Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
@@ -491,11 +500,7 @@ async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
-    let name = headers
-        .get("lambda-extension-name")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let name = header(&headers, "lambda-extension-name");
     let events: Vec<String> = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|b| b.get("events").cloned())
@@ -525,11 +530,7 @@ async fn register(
 }
 
 async fn extension_next(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response<Body> {
-    let id = headers
-        .get("lambda-extension-identifier")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let id = header(&headers, "lambda-extension-identifier");
     let known = shared.with(|inner| {
         let name = inner.extensions.get(&id).map(|e| e.name.clone());
         if let Some(name) = &name {
@@ -561,11 +562,7 @@ async fn extension_error(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
-    let error_type = headers
-        .get("lambda-extension-function-error-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let error_type = header(&headers, "lambda-extension-function-error-type");
     shared.with(|inner| {
         inner
             .extension_errors
