@@ -2,7 +2,8 @@
 # The pipeline end to end on this machine (run by `make demo` inside scripts/with-local-aws.sh):
 # a LaunchDarkly stand-in serving demo/flags.json, `syncer sync` through its real HTTP fetch,
 # evaluations with `example-reader eval` from DynamoDB only, one flag change, a second sync, the
-# reader's HTTP API served locally (`example-reader serve`), and a 503 for a missing table.
+# reader's HTTP API served locally (`example-reader serve`, its GET routes and OFREP), and a 503
+# for a missing table.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -80,6 +81,9 @@ server=$!
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/flags" && break; sleep 0.1; done
 echo "  GET /flags/beta-dashboard?key=alice"
 echo "  -> HTTP $(curl -s -o "$work/http.json" -w '%{http_code}' "http://127.0.0.1:$port/flags/beta-dashboard?key=alice") $(cat "$work/http.json")"
+echo "  POST /ofrep/v1/evaluate/flags/beta-dashboard {\"context\":{\"targetingKey\":\"alice\"}}   (OpenFeature OFREP, what the layer serves)"
+echo "  -> HTTP $(curl -s -o "$work/http.json" -w '%{http_code}' -H 'content-type: application/json' \
+  -d '{"context":{"targetingKey":"alice"}}' "http://127.0.0.1:$port/ofrep/v1/evaluate/flags/beta-dashboard") $(cat "$work/http.json")"
 
 step "A reader pointed at a table that does not exist answers 503, never 'flag not found'"
 LAUNCHDARKLY_DYNAMODB_TABLE=no-such-table "$bin/example-reader" serve --port "$((port + 1))" 2>/dev/null &
