@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 use crate::settings::ConfigError;
 
@@ -38,44 +36,6 @@ pub async fn load_config() -> Result<SdkConfig, ConfigError> {
     }
 }
 
-/// The AWS error code (or the kind of transport failure) and the message of an AWS SDK error,
-/// with the transport's underlying cause spelled out.
-pub fn describe_error<E>(err: &SdkError<E, HttpResponse>) -> (String, String)
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match err {
-        SdkError::ServiceError(service) => {
-            let inner = service.err();
-            let code = inner.code().map_or_else(
-                || format!("HTTP {}", service.raw().status().as_u16()),
-                str::to_string,
-            );
-            let message = inner
-                .message()
-                .map_or_else(|| inner.to_string(), str::to_string);
-            (code, message)
-        }
-        SdkError::TimeoutError(_) => (
-            "timeout".to_string(),
-            "no answer within the configured timeout".to_string(),
-        ),
-        SdkError::DispatchFailure(_) => ("dispatch failure".to_string(), source_chain(err)),
-        other => ("request failed".to_string(), source_chain(other)),
-    }
-}
-
-/// The whole `source()` chain on one line.
-pub fn source_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+/// The AWS error code (or the kind of transport failure) and the message of an AWS SDK error:
+/// the store's description, so every log line describes AWS errors alike.
+pub use launchdarkly_dynamo_store::describe_aws_error as describe_error;

@@ -1,7 +1,7 @@
 //! Plumbing shared by the pipeline's two Lambdas (`syncer`, `example-reader`): startup and
 //! logging, AWS configuration and error descriptions, retry backoff, SSM secrets, settings.
-//! The LaunchDarkly store itself is the `launchdarkly-dynamo-store` crate, which this one does
-//! not depend on.
+//! The LaunchDarkly store itself is the `launchdarkly-dynamo-store` crate; this one only borrows
+//! its backoff and its description of AWS errors, so each exists once.
 
 pub mod aws;
 pub mod backoff;

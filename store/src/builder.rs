@@ -11,6 +11,7 @@ use launchdarkly_server_sdk::{PersistentDataStore, PersistentDataStoreFactory};
 use crate::bridge::Bridge;
 use crate::dynamo::WriteSettings;
 use crate::error::StoreError;
+use crate::mirror::{Mirror, MirrorSettings};
 use crate::sdk::SdkDataStore;
 use crate::store::{BeforeUpsertHook, DynamoDbStore};
 
@@ -40,6 +41,7 @@ pub struct DynamoDbStoreBuilder {
     source: ClientSource,
     write: WriteSettings,
     before_upsert: Option<BeforeUpsertHook>,
+    mirror: MirrorSettings,
 }
 
 impl DynamoDbStoreBuilder {
@@ -59,6 +61,7 @@ impl DynamoDbStoreBuilder {
             source: ClientSource::Default,
             write: WriteSettings::default(),
             before_upsert: None,
+            mirror: MirrorSettings::default(),
         }
     }
 
@@ -93,6 +96,30 @@ impl DynamoDbStoreBuilder {
     pub fn write_deadline(mut self, deadline: Duration) -> Self {
         self.write.deadline = deadline;
         self
+    }
+
+    /// How often a [`Mirror`] checks whether the synced data changed (default 1 s): changes
+    /// reach its readers within about this long.
+    pub fn freshness(mut self, freshness: Duration) -> Self {
+        self.mirror.freshness = freshness;
+        self
+    }
+
+    /// All the settings of the [`Mirror`] that [`build_mirror`](Self::build_mirror) makes.
+    pub fn mirror_settings(mut self, settings: MirrorSettings) -> Self {
+        self.mirror = settings;
+        self
+    }
+
+    /// Builds a read-only in-memory [`Mirror`] of the table for daemon-mode readers, on the
+    /// current tokio runtime: answers from memory, fresh within the freshness interval while
+    /// a syncer of this project maintains the table, and served as last read through DynamoDB
+    /// outages. Its first load starts at once, in the background.
+    pub async fn build_mirror(&self) -> Result<Mirror, StoreError> {
+        let store = self.build().await?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| StoreError::Setup(format!("a mirror needs a tokio runtime: {e}")))?;
+        Ok(Mirror::start(store, self.mirror.clone(), runtime))
     }
 
     #[doc(hidden)]

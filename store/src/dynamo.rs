@@ -3,28 +3,24 @@
 //! writes that DynamoDB refuses once another writer holds the lease.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem,
-    WriteRequest,
+    AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use futures::stream::{self, StreamExt};
-use rand::Rng;
 use tokio::time::Instant;
 
+use crate::backoff::full_jitter;
 use crate::error::{describe_aws_error, is_throttling_code, StoreError};
 use crate::report::ItemRef;
-use crate::schema::{
-    key_attributes, FENCE_KEY_PREFIX, FENCE_SHARDS, OWNER_ATTRIBUTE, PARTITION_KEY, SORT_KEY,
-    VERSION_ATTRIBUTE,
-};
+use crate::schema::{FENCE_SHARDS, PARTITION_KEY, SORT_KEY, VERSION_ATTRIBUTE};
+use crate::sync::Fence;
 
 /// DynamoDB accepts at most 25 requests in one `BatchWriteItem`.
 pub const MAX_BATCH_SIZE: usize = 25;
@@ -140,43 +136,6 @@ impl BatchOutcome {
     fn fail(&mut self, ops: impl IntoIterator<Item = WriteOp>, cause: String) {
         self.failed.extend(ops.into_iter().map(|op| op.item));
         self.cause = Some(cause);
-    }
-}
-
-/// What makes a write fenced: the fence rows of the coordination namespace must still name
-/// `owner`. Shared with the lease, which flips `lost` when it learns it was taken over.
-#[derive(Clone, Debug)]
-pub struct Fence {
-    pub namespace: String,
-    pub owner: String,
-    pub lost: Arc<AtomicBool>,
-}
-
-impl Fence {
-    pub fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::SeqCst)
-    }
-
-    fn mark_lost(&self) {
-        self.lost.store(true, Ordering::SeqCst);
-    }
-
-    /// Sort key of fence row `shard`.
-    pub fn row_key(shard: usize) -> String {
-        format!("{FENCE_KEY_PREFIX}{shard}")
-    }
-
-    /// The check that fence row `shard` still names this owner.
-    fn check(&self, table: &str, shard: usize) -> Result<TransactWriteItem, String> {
-        let check = ConditionCheck::builder()
-            .table_name(table)
-            .set_key(Some(key_attributes(&self.namespace, &Self::row_key(shard))))
-            .condition_expression("#owner = :owner")
-            .expression_attribute_names("#owner", OWNER_ATTRIBUTE)
-            .expression_attribute_values(":owner", AttributeValue::S(self.owner.clone()))
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 }
 
@@ -425,7 +384,7 @@ impl Table {
                 }
                 TransactionResult::Retry(cause) => cause,
             };
-            let delay = backoff(attempt);
+            let delay = full_jitter(attempt, BACKOFF_BASE, BACKOFF_CAP);
             if Instant::now() + delay > deadline {
                 outcome.fail(chunk, cause);
                 return outcome;
@@ -493,7 +452,7 @@ impl Table {
                     cause
                 }
             };
-            let delay = backoff(attempt);
+            let delay = full_jitter(attempt, BACKOFF_BASE, BACKOFF_CAP);
             if Instant::now() + delay > deadline {
                 outcome
                     .failed
@@ -587,15 +546,6 @@ fn classify_transaction(
     }
 }
 
-/// Full-jitter exponential backoff: uniform in [0, min(cap, base * 2^attempt)].
-fn backoff(attempt: u32) -> Duration {
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX))
-        .min(BACKOFF_CAP);
-    let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-    Duration::from_millis(rand::rng().random_range(0..=millis))
-}
-
 /// `(namespace, key)` of a put or delete request.
 fn request_key(request: &WriteRequest) -> (String, String) {
     let attributes = request
@@ -607,19 +557,4 @@ fn request_key(request: &WriteRequest) -> (String, String) {
         _ => String::new(),
     };
     (text(PARTITION_KEY), text(SORT_KEY))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        for attempt in 0..40 {
-            let ceiling = BACKOFF_BASE
-                .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-                .min(BACKOFF_CAP);
-            assert!(backoff(attempt) <= ceiling, "attempt {attempt}");
-        }
-    }
 }

@@ -149,9 +149,10 @@ fn is_key_schema_message(message: &str) -> bool {
     .any(|m| message.contains(m))
 }
 
-/// The AWS error code (or transport failure kind) and message of any AWS SDK error, with the
-/// transport's underlying cause spelled out (for log lines a person can act on).
-pub(crate) fn describe_aws_error<E>(err: &SdkError<E, HttpResponse>) -> (String, String)
+/// The AWS error code (or transport failure kind) and message of any AWS SDK error (DynamoDB,
+/// SSM, ...), with the transport's underlying cause spelled out, for log lines a person can
+/// act on. The one description of AWS errors the pipeline uses.
+pub fn describe_aws_error<E>(err: &SdkError<E, HttpResponse>) -> (String, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

@@ -109,21 +109,24 @@
 
 #![warn(missing_docs)]
 
+pub mod backoff;
 mod bridge;
 mod builder;
 mod dynamo;
 mod error;
-mod lease;
+pub mod mirror;
 mod report;
 pub mod schema;
 mod sdk;
 mod snapshot;
 mod store;
+mod sync;
 
 pub use builder::DynamoDbStoreBuilder;
-pub use error::StoreError;
-pub use lease::{Coverage, SyncCoordinator, SyncLease, Ticket, Turn};
+pub use error::{describe_aws_error, StoreError};
+pub use mirror::{Mirror, MirrorSettings, MirrorStatus};
 pub use report::{ApplyReport, ItemRef};
 pub use schema::Kind;
 pub use snapshot::{Compare, Snapshot};
 pub use store::{ApplyOptions, BeforeUpsertHook, DynamoDbStore};
+pub use sync::{Coverage, Generation, SyncCoordinator, SyncLease, Ticket, Turn};

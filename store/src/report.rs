@@ -55,6 +55,8 @@ pub struct ApplyReport {
     pub marker_written: bool,
     /// `BatchWriteItem` (or, fenced, `TransactWriteItems`) requests sent, retries included.
     pub batch_requests: usize,
+    /// The data generation a fenced apply committed for readers (unfenced applies: `None`).
+    pub generation: Option<u64>,
 }
 
 impl ApplyReport {

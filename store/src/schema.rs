@@ -53,6 +53,26 @@ pub const COVERED_ATTRIBUTE: &str = "covered";
 /// Highest ticket covered by a successful reconciling sync (N), on the lease row.
 pub const RECONCILED_ATTRIBUTE: &str = "reconciled";
 
+/// Sort key of the data generation row in [`SYNC_NAMESPACE`]: what readers check to learn
+/// that the data changed, and which items.
+pub const GENERATION_KEY: &str = "generation";
+/// The data generation number (N), on the generation row.
+pub const GENERATION_ATTRIBUTE: &str = "generation";
+/// When the sync that committed the generation finished, milliseconds since the Unix epoch
+/// (N), on the generation row.
+pub const SYNCED_AT_ATTRIBUTE: &str = "syncedAtMillis";
+/// Keys of the flags the generation changed against the one before (L of S).
+pub const CHANGED_FLAGS_ATTRIBUTE: &str = "changedFlags";
+/// Keys of the segments the generation changed against the one before (L of S).
+pub const CHANGED_SEGMENTS_ATTRIBUTE: &str = "changedSegments";
+/// True when readers must reload everything to reach this generation (BOOL).
+pub const FULL_RELOAD_ATTRIBUTE: &str = "full";
+/// The generation a sync started writing and has not committed yet (N): present after a sync
+/// died half-way, so the next one tells readers to reload everything.
+pub const PENDING_ATTRIBUTE: &str = "pending";
+/// Most changed keys a generation names; a larger change asks readers for a full reload.
+pub const MAX_CHANGED_KEYS: usize = 200;
+
 /// DynamoDB's hard limit is 400 KB per item; the official stores compare their estimate to this.
 pub const MAX_ITEM_SIZE: usize = 400_000;
 /// Overhead the official stores add to their item size estimate.

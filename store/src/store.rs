@@ -13,13 +13,13 @@ use tokio::time::Instant;
 
 use crate::dynamo::{Table, WriteOp, WriteSettings};
 use crate::error::StoreError;
-use crate::lease::{SyncCoordinator, SyncLease};
 use crate::report::{ApplyReport, ItemRef};
 use crate::schema::{
     self, decode_item, item_attributes, key_attributes, marker_attributes, stored_version, Kind,
-    Namespaces,
+    Namespaces, GENERATION_KEY,
 };
 use crate::snapshot::{plan, Compare, Snapshot, StoredRow, StoredRows};
+use crate::sync::{Generation, SyncCoordinator, SyncLease};
 
 /// Called by [`DynamoDbStore::upsert`] between its decision to write and the write itself, so
 /// tests can make another writer race with it (the official stores' "concurrent modification"
@@ -209,14 +209,21 @@ impl DynamoDbStore {
         options: ApplyOptions<'_>,
     ) -> Result<ApplyReport, StoreError> {
         let versions_only = options.compare == Compare::Versions;
+        let fenced = options.fence.is_some();
         let reads = async {
             futures::try_join!(
                 self.stored_rows(Kind::Flags, versions_only),
                 self.stored_rows(Kind::Segments, versions_only),
                 self.is_initialized(),
+                async {
+                    match fenced {
+                        true => self.generation().await,
+                        false => Ok(None),
+                    }
+                },
             )
         };
-        let (flags, segments, initialized) = self
+        let (flags, segments, initialized, previous) = self
             .within(options.deadline, "reading what the table holds", reads)
             .await??;
         let stored = HashMap::from([(Kind::Flags, flags), (Kind::Segments, segments)]);
@@ -231,6 +238,18 @@ impl DynamoDbStore {
             log_oversize(item);
         }
         report.skipped_oversize = plan.oversize;
+        let changes: Vec<ItemRef> = plan
+            .puts
+            .iter()
+            .map(|put| put.item.clone())
+            .chain(plan.deletes.iter().cloned())
+            .collect();
+        let changing = !changes.is_empty() || !initialized;
+        if fenced && changing {
+            let announced = Generation::announce(previous.as_ref());
+            self.write_generation(&announced, &options, &mut report)
+                .await?;
+        }
 
         for kind in Kind::ALL {
             let puts = plan
@@ -274,6 +293,14 @@ impl DynamoDbStore {
             self.write_marker(&options, &mut report).await?;
             report.marker_written = true;
         }
+        if fenced {
+            // Only now, with every write of this sync acknowledged: it never names data that
+            // is not there.
+            let committed = Generation::commit(previous.as_ref(), changing.then_some(changes));
+            self.write_generation(&committed, &options, &mut report)
+                .await?;
+            report.generation = Some(committed.number);
+        }
         report.written.sort();
         report.repaired.sort();
         report.deleted.sort();
@@ -295,6 +322,30 @@ impl DynamoDbStore {
         let op = WriteOp::put(
             ItemRef::new(Kind::Flags, marker),
             marker_attributes(self.namespaces()),
+            0,
+        )?;
+        self.write_phase(vec![op], options, report).await.map(drop)
+    }
+
+    /// The data generation the last sync committed, if a syncer maintains one on this table.
+    pub async fn generation(&self) -> Result<Option<Generation>, StoreError> {
+        let row = self
+            .table()
+            .get(Generation::key(self.namespaces().sync()))
+            .await?;
+        Ok(row.as_ref().and_then(Generation::from_row))
+    }
+
+    /// Writes the generation row, fenced like the data.
+    async fn write_generation(
+        &self,
+        generation: &Generation,
+        options: &ApplyOptions<'_>,
+        report: &mut ApplyReport,
+    ) -> Result<(), StoreError> {
+        let op = WriteOp::put(
+            ItemRef::new(Kind::Flags, GENERATION_KEY),
+            generation.to_row(self.namespaces().sync()),
             0,
         )?;
         self.write_phase(vec![op], options, report).await.map(drop)
@@ -422,7 +473,7 @@ impl<'a> ApplyOptions<'a> {
 
 /// Checks that a live item parses as the SDK's model, so one bad row cannot make the SDK drop
 /// every flag of an all-flags read.
-fn validate_model(kind: Kind, item: &SerializedItem) -> Result<(), String> {
+pub(crate) fn validate_model(kind: Kind, item: &SerializedItem) -> Result<(), String> {
     if item.deleted {
         return Ok(());
     }

@@ -63,8 +63,10 @@ async fn a_fenced_apply_writes_in_transactions_of_at_most_99_writes() {
         .unwrap();
     assert_eq!(report.written.len(), 250);
     assert!(report.marker_written);
-    // 250 items: 99 + 99 + 52, then the marker in its own transaction.
-    assert_eq!(counter.get("TransactWriteItems"), 4);
+    // The generation announced, 250 items: 99 + 99 + 52, the marker in its own transaction,
+    // then the generation committed.
+    assert_eq!(counter.get("TransactWriteItems"), 6);
+    assert_eq!(report.generation, Some(1));
     assert_eq!(counter.get("BatchWriteItem"), 0);
     assert_eq!(counter.get("PutItem"), 0);
     assert_eq!(store.all(Kind::Flags).await.unwrap().len(), 250);
@@ -97,8 +99,9 @@ async fn transactions_are_cut_by_size_under_dynamodbs_4_mb() {
         .await
         .unwrap();
     assert_eq!(report.written.len(), 20);
-    // 6 MB of items: at most 11 items of ~300 KB per 3.5 MB transaction, plus the marker.
-    assert_eq!(counter.get("TransactWriteItems"), 3);
+    // 6 MB of items: at most 11 items of ~300 KB per 3.5 MB transaction, plus the marker and
+    // the generation's announcement and commit.
+    assert_eq!(counter.get("TransactWriteItems"), 5);
 }
 
 #[tokio::test]

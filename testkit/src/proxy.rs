@@ -1,7 +1,9 @@
 //! An HTTP proxy in front of DynamoDB Local that makes it behave like a busy or failing AWS
 //! DynamoDB on demand: partial batch writes (`UnprocessedItems`, items really not written),
 //! throttling errors, an outage, and a slow network that holds write requests and delivers
-//! them late. Everything else is forwarded untouched.
+//! them late; and, for readers, a DynamoDB that is down: answering `500 InternalServerError`
+//! to everything, accepting connections and never answering, or refusing connections.
+//! Everything else is forwarded untouched.
 
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +30,20 @@ pub struct Faults {
     pub outage_after_transactions: Option<usize>,
 }
 
+/// A DynamoDB that is down, for every request, until set back to [`Outage::None`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Outage {
+    /// Forward (the [`Faults`] still apply).
+    #[default]
+    None,
+    /// Answer every request `500` with DynamoDB's `InternalServerError`.
+    InternalServerError,
+    /// Accept connections and requests, and never answer them (until the outage ends).
+    Stall,
+    /// Stop listening: connections are refused.
+    Refuse,
+}
+
 #[derive(Default)]
 struct ProxyState {
     faults: Faults,
@@ -42,8 +58,11 @@ struct ProxyState {
 #[derive(Clone)]
 pub struct DynamoProxy {
     endpoint: String,
+    address: std::net::SocketAddr,
     state: Arc<Mutex<ProxyState>>,
     gate: Arc<tokio::sync::watch::Sender<bool>>,
+    outage: Arc<tokio::sync::watch::Sender<Outage>>,
+    app: Router,
 }
 
 struct Shared {
@@ -51,6 +70,7 @@ struct Shared {
     http: reqwest::Client,
     state: Arc<Mutex<ProxyState>>,
     gate: Arc<tokio::sync::watch::Sender<bool>>,
+    outage: Arc<tokio::sync::watch::Sender<Outage>>,
 }
 
 /// Operations that write (the lease's renewals and fences included).
@@ -67,17 +87,35 @@ impl DynamoProxy {
     pub fn start(upstream: &str) -> Self {
         let state = Arc::new(Mutex::new(ProxyState::default()));
         let gate = Arc::new(tokio::sync::watch::channel(false).0);
+        let outage = Arc::new(tokio::sync::watch::channel(Outage::None).0);
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
             state: state.clone(),
             gate: gate.clone(),
+            outage: outage.clone(),
         });
-        let address = crate::serve(Router::new().fallback(handle).with_state(shared));
+        let app = Router::new().fallback(handle).with_state(shared);
+        let address = listen(
+            app.clone(),
+            "127.0.0.1:0".parse().expect("address"),
+            outage.clone(),
+        );
         Self {
             endpoint: format!("http://{address}"),
+            address,
             state,
             gate,
+            outage,
+            app,
+        }
+    }
+
+    /// Makes DynamoDB look down in the way `outage` says, or up again with [`Outage::None`].
+    pub fn set_outage(&self, outage: Outage) {
+        let before = self.outage.send_replace(outage);
+        if before == Outage::Refuse && outage != Outage::Refuse {
+            listen(self.app.clone(), self.address, self.outage.clone());
         }
     }
 
@@ -126,6 +164,31 @@ impl DynamoProxy {
     }
 }
 
+/// Serves `app` on `address` (port 0: a free one) until the outage becomes [`Outage::Refuse`],
+/// when the listener is closed so connections are refused.
+fn listen(
+    app: Router,
+    address: std::net::SocketAddr,
+    outage: Arc<tokio::sync::watch::Sender<Outage>>,
+) -> std::net::SocketAddr {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    crate::rt().spawn(async move {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        socket.bind(address).expect("bind the proxy's port");
+        let listener = socket.listen(1024).expect("listen");
+        let _ = sender.send(listener.local_addr().expect("local address"));
+        let mut changes = outage.subscribe();
+        let refused = async move {
+            let _ = changes.wait_for(|o| *o == Outage::Refuse).await;
+        };
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(refused)
+            .await;
+    });
+    receiver.recv().expect("the proxy listens")
+}
+
 enum Action {
     Forward,
     Throttle,
@@ -153,6 +216,21 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let outage = *shared.outage.borrow();
+    match outage {
+        Outage::InternalServerError => {
+            let body = json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                "message": "Internal server error"
+            });
+            return json_response(StatusCode::INTERNAL_SERVER_ERROR, body.to_string());
+        }
+        Outage::Stall => {
+            let mut changes = shared.outage.subscribe();
+            let _ = changes.wait_for(|o| *o != Outage::Stall).await;
+        }
+        Outage::None | Outage::Refuse => {}
+    }
     let is_batch = target.ends_with(".BatchWriteItem");
     let is_transaction = target.ends_with(".TransactWriteItems");
     let is_write = WRITE_TARGETS.iter().any(|t| target.ends_with(t));

@@ -1,14 +1,12 @@
-//! Coordination of writers that are not the SDK (sync jobs): a short lease that serializes
-//! them, fence rows that let DynamoDB refuse every write of a writer that lost the lease, and
-//! trigger tickets that let one sync answer for every trigger that arrived before it fetched.
-//!
-//! All of it lives in the `[prefix:]$syncer-lease` namespace, which no SDK reads:
+//! The lease that serializes sync jobs, and trigger tickets that let one sync answer for every
+//! trigger that arrived before it fetched. Rows of the `[prefix:]$syncer-lease` namespace:
 //! - `triggers`: `requested`, the last ticket handed out (an atomic counter), and
 //!   `reconcileRequested`, the last ticket of a trigger that asked for a reconciling sync;
 //! - `lease`: `owner` and `expiresAtMillis` while held; `covered` and `reconciled`, the highest
 //!   ticket answered by a successful sync and by a successful reconciling sync;
 //! - `fence-0` .. `fence-7`: `owner`, rewritten by each new holder before it reads or writes
-//!   anything. Every fenced write checks one of them in the same transaction.
+//!   anything. Every fenced write checks one of them in the same transaction;
+//! - `generation`: the data generation readers follow (see `generation.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -23,12 +21,13 @@ use rand::Rng;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::dynamo::{Fence, Table};
+use crate::dynamo::Table;
 use crate::error::StoreError;
 use crate::schema::{
     key_attributes, COVERED_ATTRIBUTE, EXPIRES_ATTRIBUTE, FENCE_SHARDS, LEASE_KEY, OWNER_ATTRIBUTE,
     RECONCILED_ATTRIBUTE, RECONCILE_REQUESTED_ATTRIBUTE, REQUESTED_ATTRIBUTE, TICKETS_KEY,
 };
+use crate::sync::Fence;
 
 /// What a trigger needs from the sync that answers it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -332,7 +331,7 @@ async fn renew(coordinator: SyncCoordinator, fence: Fence) {
         match result {
             Ok(_) => {}
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                fence.lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                fence.mark_lost();
                 tracing::warn!(
                     table = %coordinator.table.name(),
                     "this sync's lease was taken over by another sync; it stops writing"

@@ -1,0 +1,351 @@
+//! The read side: the data generation a fenced sync commits, and the in-memory mirror that
+//! follows it: fresh within its interval at the cost of one small read, reloading only what
+//! changed, served as last read through a failing, stalled or unreachable DynamoDB, and never
+//! answering a store it cannot read as missing flags.
+
+mod fixtures;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fixtures::*;
+use launchdarkly_dynamo_store::mirror::{FailureKind, MirrorState};
+use launchdarkly_dynamo_store::{
+    ApplyOptions, Coverage, DynamoDbStore, DynamoDbStoreBuilder, Kind, Mirror, MirrorSettings,
+    Snapshot, Turn,
+};
+use launchdarkly_server_sdk::{
+    Client, ConfigBuilder, ContextBuilder, NullEventProcessorBuilder, PersistentDataStoreBuilder,
+};
+use ld_dynamo_testkit::dynamodb::{client_with, create_table, endpoint, RequestCounter};
+use ld_dynamo_testkit::proxy::{DynamoProxy, Outage};
+use tokio::time::Instant;
+
+const FAST: Duration = Duration::from_millis(50);
+
+fn settings() -> MirrorSettings {
+    MirrorSettings {
+        freshness: FAST,
+        fallback_ttl: Duration::from_secs(3600),
+        check_timeout: Duration::from_millis(300),
+        load_timeout: Duration::from_millis(600),
+    }
+}
+
+fn snapshot(flags: &[(&str, u64)]) -> Snapshot {
+    let mut snapshot = Snapshot::default();
+    for (key, version) in flags {
+        snapshot.insert(Kind::Flags, *key, item(Kind::Flags, key, *version));
+    }
+    snapshot.insert(Kind::Segments, "seg", item(Kind::Segments, "seg", 1));
+    snapshot
+}
+
+/// One sync as the syncer runs it: under the lease, fenced.
+async fn sync(store: &DynamoDbStore, snapshot: &Snapshot) -> Option<u64> {
+    let coordinator = store.coordinator(Duration::from_secs(10));
+    let ticket = coordinator.ticket(Coverage::Any).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let Turn::Held(lease) = coordinator.wait_turn(&ticket, deadline).await.unwrap() else {
+        panic!("no other sync runs");
+    };
+    let report = store
+        .apply(snapshot, ApplyOptions::default().fenced_by(&lease))
+        .await
+        .unwrap();
+    lease.release(Some(Coverage::Any)).await;
+    report.generation
+}
+
+struct Setup {
+    writer: DynamoDbStore,
+    table: String,
+}
+
+async fn setup(label: &str) -> Setup {
+    let client = client_with(&endpoint(), None);
+    let table = create_table(&client, label).await;
+    let writer = DynamoDbStoreBuilder::new(&table)
+        .client(client)
+        .build()
+        .await
+        .unwrap();
+    Setup { writer, table }
+}
+
+async fn mirror_via(table: &str, endpoint: &str, counter: Option<RequestCounter>) -> Mirror {
+    DynamoDbStoreBuilder::new(table)
+        .client(client_with(endpoint, counter))
+        .mirror_settings(settings())
+        .build_mirror()
+        .await
+        .unwrap()
+}
+
+/// Refreshes until `done` holds (each refresh waits one freshness interval), 5 s at most.
+async fn refreshed_until(mirror: &Mirror, what: &str, done: impl Fn(&Mirror) -> bool) {
+    let until = Instant::now() + Duration::from_secs(5);
+    while !done(mirror) {
+        assert!(Instant::now() < until, "timed out waiting for: {what}");
+        tokio::time::sleep(FAST).await;
+        mirror.refresh_within(Duration::from_secs(2)).await;
+    }
+}
+
+fn version(mirror: &Mirror, key: &str) -> Option<u64> {
+    mirror.get(Kind::Flags, key).unwrap().map(|i| i.version)
+}
+
+#[tokio::test]
+async fn each_changing_sync_commits_the_next_generation_and_an_idle_one_keeps_it() {
+    let setup = setup("generation").await;
+    assert_eq!(
+        sync(&setup.writer, &snapshot(&[("a", 1), ("b", 1)])).await,
+        Some(1)
+    );
+    let first = setup.writer.generation().await.unwrap().unwrap();
+    assert_eq!(
+        (first.number, first.changed.clone(), first.pending),
+        (1, None, None)
+    );
+
+    assert_eq!(
+        sync(&setup.writer, &snapshot(&[("a", 2), ("b", 1)])).await,
+        Some(2)
+    );
+    let second = setup.writer.generation().await.unwrap().unwrap();
+    let changed: Vec<String> = second
+        .changed
+        .clone()
+        .unwrap()
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(changed, ["features/a"]);
+    assert!(second.synced_at >= first.synced_at);
+
+    assert_eq!(
+        sync(&setup.writer, &snapshot(&[("a", 2), ("b", 1)])).await,
+        Some(2)
+    );
+    let idle = setup.writer.generation().await.unwrap().unwrap();
+    assert_eq!((idle.number, idle.changed), (2, second.changed));
+    assert!(idle.synced_at >= second.synced_at);
+
+    // A deletion is a change too.
+    assert_eq!(sync(&setup.writer, &snapshot(&[("a", 2)])).await, Some(3));
+    let deleted = setup.writer.generation().await.unwrap().unwrap();
+    assert_eq!(deleted.changed.unwrap()[0].to_string(), "features/b");
+    // Unfenced applies (the SDK's own init) do not claim a generation.
+    let report = setup
+        .writer
+        .apply_snapshot(&snapshot(&[("a", 3)]))
+        .await
+        .unwrap();
+    assert_eq!(report.generation, None);
+    assert_eq!(setup.writer.generation().await.unwrap().unwrap().number, 3);
+}
+
+#[tokio::test]
+async fn a_synced_change_costs_the_mirror_one_generation_read_and_the_changed_item() {
+    let setup = setup("mirror-fresh").await;
+    sync(&setup.writer, &snapshot(&[("a", 1), ("b", 1)])).await;
+    let counter = RequestCounter::default();
+    let mirror = mirror_via(&setup.table, &endpoint(), Some(counter.clone())).await;
+    assert!(mirror.refresh_within(Duration::from_secs(5)).await);
+    assert_eq!(mirror.status().state, MirrorState::Current);
+    assert_eq!(mirror.status().generation, Some(1));
+    assert_eq!(version(&mirror, "a"), Some(1));
+    assert_eq!(mirror.status().flags, 2);
+
+    sync(&setup.writer, &snapshot(&[("a", 2), ("b", 1)])).await;
+    tokio::time::sleep(FAST * 2).await;
+    counter.reset();
+    assert!(mirror.refresh_within(Duration::from_secs(5)).await);
+    assert_eq!(version(&mirror, "a"), Some(2));
+    assert_eq!(mirror.status().generation, Some(2));
+    // One check: the generation row, then the one changed flag; never the table.
+    assert_eq!(counter.get("GetItem"), 2, "{counter:?}");
+    assert_eq!(counter.get("Query"), 0, "{counter:?}");
+
+    // Without changes, a check is one GetItem of the generation row; within the freshness
+    // interval, none at all.
+    counter.reset();
+    for _ in 0..20 {
+        mirror.poke();
+    }
+    mirror.refresh_within(Duration::from_secs(1)).await;
+    assert!(counter.get("GetItem") <= 1, "{counter:?}");
+    assert_eq!(counter.get("Query"), 0);
+}
+
+#[tokio::test]
+async fn a_reader_further_behind_or_a_large_change_reloads_everything() {
+    let setup = setup("mirror-behind").await;
+    sync(&setup.writer, &snapshot(&[("a", 1)])).await;
+    let mirror = mirror_via(&setup.table, &endpoint(), None).await;
+    mirror.refresh_within(Duration::from_secs(5)).await;
+    // Two syncs before the mirror checks again: it is two generations behind.
+    sync(&setup.writer, &snapshot(&[("a", 2)])).await;
+    sync(&setup.writer, &snapshot(&[("a", 2), ("c", 1)])).await;
+    refreshed_until(&mirror, "both changes", |m| {
+        version(m, "a") == Some(2) && version(m, "c") == Some(1)
+    })
+    .await;
+    assert_eq!(mirror.status().generation, Some(3));
+}
+
+#[tokio::test]
+async fn a_table_without_a_generation_row_is_reloaded_once_per_fallback_ttl() {
+    let setup = setup("mirror-foreign").await;
+    // Written like an official SDK: unfenced, no generation row.
+    setup
+        .writer
+        .apply_snapshot(&snapshot(&[("a", 1)]))
+        .await
+        .unwrap();
+    let mirror = DynamoDbStoreBuilder::new(&setup.table)
+        .client(client_with(&endpoint(), None))
+        .mirror_settings(MirrorSettings {
+            fallback_ttl: Duration::from_millis(300),
+            ..settings()
+        })
+        .build_mirror()
+        .await
+        .unwrap();
+    mirror.refresh_within(Duration::from_secs(5)).await;
+    assert_eq!(version(&mirror, "a"), Some(1));
+    assert_eq!(mirror.status().generation, None);
+    setup
+        .writer
+        .apply_snapshot(&snapshot(&[("a", 2)]))
+        .await
+        .unwrap();
+    refreshed_until(&mirror, "the fallback reload", |m| {
+        version(m, "a") == Some(2)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn through_every_kind_of_outage_the_copy_is_served_stale_then_current_again() {
+    let setup = setup("mirror-outage").await;
+    sync(&setup.writer, &snapshot(&[("a", 1)])).await;
+    let proxy = DynamoProxy::start(&endpoint());
+    let mirror = mirror_via(&setup.table, proxy.endpoint(), None).await;
+    mirror.refresh_within(Duration::from_secs(5)).await;
+    assert_eq!(mirror.status().state, MirrorState::Current);
+
+    for outage in [Outage::InternalServerError, Outage::Stall, Outage::Refuse] {
+        proxy.set_outage(outage);
+        refreshed_until(&mirror, "going stale", |m| m.status().is_stale()).await;
+        // Answers come from memory at once, whatever DynamoDB does.
+        let started = Instant::now();
+        assert_eq!(version(&mirror, "a"), Some(1), "{outage:?}");
+        assert!(started.elapsed() < Duration::from_millis(50));
+        let status = mirror.status();
+        assert!(status.failing_since.is_some(), "{outage:?}");
+        // A 500 is retried by the AWS client until the check's deadline: either way, not a
+        // missing table or flag.
+        let kind = status.last_error.as_ref().map(|e| e.kind());
+        assert!(
+            matches!(
+                kind,
+                Some(FailureKind::Unreachable | FailureKind::Unavailable)
+            ),
+            "{outage:?}: {:?}",
+            status.last_error
+        );
+        // A waiting caller waits at most what it asked for.
+        let started = Instant::now();
+        mirror.refresh_within(Duration::from_millis(100)).await;
+        assert!(started.elapsed() < Duration::from_millis(400), "{outage:?}");
+
+        proxy.set_outage(Outage::None);
+        refreshed_until(&mirror, "recovery", |m| {
+            m.status().state == MirrorState::Current
+        })
+        .await;
+    }
+    // A change synced during the last outage is picked up once it ends.
+    sync(&setup.writer, &snapshot(&[("a", 5)])).await;
+    refreshed_until(&mirror, "the change after recovery", |m| {
+        version(m, "a") == Some(5)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn before_a_first_load_reads_fail_with_the_reason_never_as_missing_flags() {
+    let setup = setup("mirror-unloaded").await;
+    // Never synced: no marker.
+    let mirror = mirror_via(&setup.table, &endpoint(), None).await;
+    mirror.refresh_within(Duration::from_secs(5)).await;
+    assert_eq!(mirror.status().state, MirrorState::NeverSynced);
+    let failure = mirror.data().unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::NeverSynced);
+    assert!(failure.to_string().contains("never synced"), "{failure}");
+
+    // A missing table.
+    let missing = mirror_via("no-such-table", &endpoint(), None).await;
+    missing.refresh_within(Duration::from_secs(5)).await;
+    assert_eq!(missing.status().state, MirrorState::Loading);
+    assert_eq!(
+        missing.data().unwrap_err().kind(),
+        FailureKind::TableMissing
+    );
+
+    // A stalled DynamoDB: the wait is bounded, the error says so, and the first load succeeds
+    // once DynamoDB answers.
+    sync(&setup.writer, &snapshot(&[("a", 1)])).await;
+    let proxy = DynamoProxy::start(&endpoint());
+    proxy.set_outage(Outage::Stall);
+    let started = Instant::now();
+    let stalled = mirror_via(&setup.table, proxy.endpoint(), None).await;
+    stalled.refresh_within(Duration::from_secs(2)).await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(stalled.data().unwrap_err().kind(), FailureKind::Unreachable);
+    proxy.set_outage(Outage::None);
+    refreshed_until(&stalled, "the first load", |m| m.data().is_ok()).await;
+    assert_eq!(version(&stalled, "a"), Some(1));
+}
+
+#[tokio::test]
+async fn the_sdk_evaluates_from_the_mirror_and_sees_changes_without_its_own_cache() {
+    let setup = setup("mirror-sdk").await;
+    let mut on = snapshot(&[("a", 1)]);
+    sync(&setup.writer, &on).await;
+    let mirror = mirror_via(&setup.table, &endpoint(), None).await;
+    mirror.refresh_within(Duration::from_secs(5)).await;
+    let mut data_store = PersistentDataStoreBuilder::new(Arc::new(mirror.clone()));
+    data_store.no_caching();
+    let config = ConfigBuilder::new("sdk-key")
+        .daemon_mode(true)
+        .data_store(&data_store)
+        .event_processor(&NullEventProcessorBuilder::new())
+        .build()
+        .unwrap();
+    let client = Client::build(config).unwrap();
+    client.start_with_default_executor();
+    let context = ContextBuilder::new("user").build().unwrap();
+    assert!(client.bool_variation(&context, "a", false));
+
+    // Version 2 is off: serves the off variation, false.
+    let mut off: serde_json::Value = serde_json::from_str(&flag_json("a", 2)).unwrap();
+    off["on"] = false.into();
+    on.insert(
+        Kind::Flags,
+        "a",
+        launchdarkly_server_sdk::SerializedItem {
+            version: 2,
+            deleted: false,
+            serialized_item: off.to_string(),
+        },
+    );
+    sync(&setup.writer, &on).await;
+    refreshed_until(&mirror, "the SDK sees the change", |_| {
+        !client.bool_variation(&context, "a", true)
+    })
+    .await;
+    client.close();
+}
