@@ -70,13 +70,13 @@ class Template(unittest.TestCase):
 
     def test_reader_has_its_http_api_routes(self):
         routes = sorted(r["Properties"]["RouteKey"] for r in resources_of_type(self.t, "AWS::ApiGatewayV2::Route").values())
-        self.assertEqual(routes, ["GET /flags", "GET /flags/{key}", "GET /node/flags/{key}",
+        self.assertEqual(routes, ["GET /flags", "GET /flags/{key}", "GET /health", "GET /node/flags/{key}",
                                   "POST /ofrep/v1/evaluate/flags", "POST /ofrep/v1/evaluate/flags/{key}",
                                   "POST /webhook"])
 
     def test_the_reader_api_is_private_and_the_webhook_public(self):
         routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in resources_of_type(self.t, "AWS::ApiGatewayV2::Route").values()}
-        for key in ["GET /flags", "GET /flags/{key}", "GET /node/flags/{key}",
+        for key in ["GET /flags", "GET /flags/{key}", "GET /health", "GET /node/flags/{key}",
                     "POST /ofrep/v1/evaluate/flags", "POST /ofrep/v1/evaluate/flags/{key}"]:
             self.assertEqual(routes[key].get("AuthorizationType"), "AWS_IAM", key)
         self.assertNotEqual(routes["POST /webhook"].get("AuthorizationType"), "AWS_IAM")

@@ -7,6 +7,7 @@ pub mod aws;
 pub mod backoff;
 pub mod http;
 pub mod secrets;
+pub mod server;
 pub mod settings;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,19 +1,18 @@
-//! Settings of the reader, from the same environment variables as the syncer.
+//! The reader's command line; its settings are the read engine's ([`ReaderSettings`]).
 
-use std::time::Duration;
-
-use clap::{Args, Parser, Subcommand};
-use ld_dynamo_common::secrets::SecretSource;
-pub use ld_dynamo_common::settings::ConfigError;
-use ld_dynamo_common::settings::{SdkKeyArgs, TableArgs};
+use clap::{Parser, Subcommand};
+use ld_dynamo_reader::ReaderSettings;
 
 /// Evaluates LaunchDarkly feature flags from the DynamoDB table the syncer fills, with the Rust
 /// SDK in daemon mode: no connection to LaunchDarkly is needed to evaluate.
 ///
 /// Inside AWS Lambda it serves HTTP (API Gateway, ALB, function URLs): `GET /flags/{key}?context=<JSON>`
 /// (or `?key=<context key>&kind=<kind>`), `GET /flags`, and OpenFeature's OFREP
-/// (`POST /ofrep/v1/evaluate/flags/{key}`, `POST /ofrep/v1/evaluate/flags`); a store it cannot
-/// read, or a table never synced, answers 503 (OFREP: 500 with errorCode GENERAL). Elsewhere, `example-reader eval` prints the same JSON and
+/// (`POST /ofrep/v1/evaluate/flags/{key}`, `POST /ofrep/v1/evaluate/flags`) and `GET /health`.
+/// Answers come from an in-memory copy of the table, checked for changes at most once per
+/// LAUNCHDARKLY_FRESHNESS_MS; while DynamoDB cannot be read they come from the data as last
+/// read, marked stale. A store never read, or a table never synced, answers 503 (OFREP: 500
+/// with errorCode GENERAL). Elsewhere, `example-reader eval` prints the same JSON and
 /// `example-reader serve` serves the same API locally. AWS settings come from the standard AWS variables (AWS_REGION, AWS_ENDPOINT_URL, ...).
 #[derive(Parser, Debug)]
 #[command(name = "example-reader", version)]
@@ -21,7 +20,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
-    pub settings: Settings,
+    pub settings: ReaderSettings,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -56,74 +55,4 @@ pub enum Command {
         #[arg(long, default_value_t = 3000)]
         port: u16,
     },
-}
-
-/// Every setting; each can also be given as the environment variable shown.
-#[derive(Args, Debug, Clone, Default)]
-pub struct Settings {
-    #[command(flatten)]
-    pub target: TableArgs,
-
-    /// How long flags read from DynamoDB are cached in the container (0: read on every evaluation).
-    #[arg(long, env = "LAUNCHDARKLY_CACHE_TTL_SECONDS", default_value_t = 30)]
-    pub cache_ttl_seconds: u64,
-
-    /// The SDK key, only to send analytics events to LaunchDarkly (events are off without one).
-    #[command(flatten)]
-    pub sdk_key: SdkKeyArgs,
-
-    /// LaunchDarkly events endpoint (or a Relay Proxy URL).
-    #[arg(
-        long,
-        env = "LAUNCHDARKLY_EVENTS_URI",
-        default_value = "https://events.launchdarkly.com"
-    )]
-    pub events_uri: String,
-
-    /// Longest wait for analytics events to be delivered by one flush (after an invocation's
-    /// response, at shutdown); undelivered events stay queued.
-    #[arg(
-        long,
-        env = "LAUNCHDARKLY_EVENTS_FLUSH_TIMEOUT_MS",
-        default_value_t = 1000
-    )]
-    pub events_flush_timeout_ms: u64,
-
-    /// Analytics events are delivered at most this long after the evaluation that made them:
-    /// after a response once this interval has passed since the last delivery (never before
-    /// the response), and at shutdown.
-    #[arg(
-        long,
-        env = "LAUNCHDARKLY_EVENTS_FLUSH_INTERVAL_SECONDS",
-        default_value_t = 5
-    )]
-    pub events_flush_interval_seconds: u64,
-}
-
-/// Validated settings.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub table: String,
-    pub prefix: Option<String>,
-    pub cache_ttl: Duration,
-    pub sdk_key: Option<SecretSource>,
-    pub events_uri: String,
-    pub events_flush_timeout: Duration,
-    pub events_interval: Duration,
-}
-
-impl Settings {
-    pub fn validate(&self) -> Result<Config, ConfigError> {
-        let (table, prefix) = self.target.validate()?;
-        let sdk_key = self.sdk_key.source()?;
-        Ok(Config {
-            table,
-            prefix,
-            cache_ttl: Duration::from_secs(self.cache_ttl_seconds),
-            sdk_key,
-            events_uri: self.events_uri.trim_end_matches('/').to_string(),
-            events_flush_timeout: Duration::from_millis(self.events_flush_timeout_ms),
-            events_interval: Duration::from_secs(self.events_flush_interval_seconds.max(1)),
-        })
-    }
 }

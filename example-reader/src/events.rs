@@ -1,23 +1,25 @@
 //! Analytics events that never delay a response. In Lambda the environment freezes as soon as
 //! the response is sent and every extension has asked for its next event, so the reader
 //! registers an internal extension: for each invocation it waits until the handler has
-//! answered, then flushes events when the flush interval has passed, before letting the
-//! environment freeze. At shutdown (SIGTERM, which Lambda sends because an extension is
-//! registered) what is left is delivered.
+//! answered, then applies the shared delivery policy before letting the environment freeze.
+//! At shutdown (SIGTERM, which Lambda sends because an extension is registered) what is left
+//! is delivered.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
-use tokio::sync::{watch, Mutex};
-use tokio::time::Instant;
-
-use crate::reader::Reader;
+use ld_dynamo_reader::events::EventDelivery;
+use ld_dynamo_reader::Reader;
+use tokio::sync::watch;
 
 /// Lambda allows 500 ms between SIGTERM and SIGKILL when only internal extensions are
 /// registered: deliver what is left within that.
 const SHUTDOWN_FLUSH: Duration = Duration::from_millis(450);
+
+/// Time kept back from an invocation's deadline for the runtime's own answer.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
 
 /// The name the extension registers under.
 pub const EXTENSION_NAME: &str = "launchdarkly-events-flush";
@@ -34,7 +36,7 @@ impl Answered {
 }
 
 /// Registers the extension (before the runtime starts), runs it in the background, and turns
-/// SIGTERM into closing the client.
+/// SIGTERM into delivering what is left.
 pub async fn start(
     reader: Arc<Reader>,
     interval: Duration,
@@ -42,10 +44,9 @@ pub async fn start(
     let (answered, watcher) = watch::channel(0u64);
     let flusher = Arc::new(Flusher {
         reader: reader.clone(),
-        interval,
+        delivery: EventDelivery::new(interval),
         invocations: AtomicU64::new(0),
         answered: watcher,
-        last_flush: Mutex::new(Instant::now()),
     });
     let extension = Extension::new()
         .with_extension_name(EXTENSION_NAME)
@@ -67,30 +68,24 @@ pub async fn start(
 
 struct Flusher {
     reader: Arc<Reader>,
-    interval: Duration,
+    delivery: EventDelivery,
     invocations: AtomicU64,
     answered: watch::Receiver<u64>,
-    last_flush: Mutex<Instant>,
 }
 
 impl Flusher {
     /// Runs after invocation `n` was answered (the response is on its way), before Lambda may
     /// freeze the environment.
     async fn after(&self, event: LambdaEvent) -> Result<(), lambda_extension::Error> {
-        if !matches!(event.next, NextEvent::Invoke(_)) {
+        let NextEvent::Invoke(invoke) = event.next else {
             return Ok(());
-        }
+        };
         let n = self.invocations.fetch_add(1, Ordering::SeqCst) + 1;
         let mut answered = self.answered.clone();
         // A handler that never answers ends the invocation with a timeout anyway.
         let _ = answered.wait_for(|done| *done >= n).await;
-        let mut last = self.last_flush.lock().await;
-        if last.elapsed() >= self.interval {
-            if !self.reader.flush_events().await {
-                tracing::warn!("analytics events were not all delivered; they stay queued");
-            }
-            *last = Instant::now();
-        }
+        let left = ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
+        self.delivery.after_answer(&self.reader, left).await;
         Ok(())
     }
 }
@@ -102,8 +97,8 @@ async fn close_on_sigterm(reader: Arc<Reader>) {
         return;
     };
     sigterm.recv().await;
-    if !reader.flush_events_within(SHUTDOWN_FLUSH).await {
-        tracing::warn!("shutting down before every analytics event was delivered");
-    }
+    EventDelivery::new(Duration::ZERO)
+        .at_shutdown(&reader, SHUTDOWN_FLUSH, "SIGTERM")
+        .await;
     std::process::exit(0);
 }

@@ -1,10 +1,18 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use clap::Parser;
-use example_reader::startup::{start_reader, StartError};
-use example_reader::{events, handle, parse_context, serve, Cli, Command, Config, Reader};
-use lambda_http::{service_fn, Request};
+use example_reader::routes::{all_flags_body, flag_body};
+use example_reader::{app, events, lambda_app, Cli, Command};
+use ld_dynamo_common::server::ServerLimits;
+use ld_dynamo_reader::startup::{start_reader, StartError};
+use ld_dynamo_reader::{parse_context, Reader, ReaderConfig};
+use tower::ServiceExt;
+
+/// Longest a request waits for a due check of the table before it is answered from memory.
+const REQUEST_WAIT: Duration = Duration::from_millis(150);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -12,7 +20,10 @@ async fn main() -> ExitCode {
     ld_dynamo_common::init_tracing(in_lambda);
     let cli = Cli::parse();
     let config = match cli.settings.validate() {
-        Ok(config) => config,
+        Ok(config) => ReaderConfig {
+            request_wait: REQUEST_WAIT,
+            ..config
+        },
         Err(err) => {
             tracing::error!("invalid configuration: {err}");
             ld_dynamo_common::report_init_error("Runtime.InvalidConfiguration", &err.to_string())
@@ -45,7 +56,7 @@ async fn main() -> ExitCode {
     };
     match command {
         None => serve_lambda(reader, &config).await,
-        Some(Command::Serve { port }) => match serve::serve(reader, port).await {
+        Some(Command::Serve { port }) => match serve_locally(reader, port).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 tracing::error!("the local server stopped: {err:#}");
@@ -64,7 +75,7 @@ async fn main() -> ExitCode {
 }
 
 /// Serves HTTP invocations; events go out after responses, never before.
-async fn serve_lambda(reader: Arc<Reader>, config: &Config) -> ExitCode {
+async fn serve_lambda(reader: Arc<Reader>, config: &ReaderConfig) -> ExitCode {
     let answered = if reader.sends_events() {
         match events::start(reader.clone(), config.events_interval).await {
             Ok(answered) => Some(answered),
@@ -76,14 +87,17 @@ async fn serve_lambda(reader: Arc<Reader>, config: &Config) -> ExitCode {
     } else {
         None
     };
-    let reader = &reader;
+    let app = lambda_app(reader);
     let answered = &answered;
-    let result = lambda_http::run(service_fn(|request: Request| async move {
-        let response = handle(reader, &request).await;
-        if let Some(answered) = answered {
-            answered.one_more();
+    let result = lambda_http::run(tower::service_fn(move |request: lambda_http::Request| {
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request).await;
+            if let Some(answered) = answered {
+                answered.one_more();
+            }
+            response
         }
-        Ok::<_, std::convert::Infallible>(response)
     }))
     .await;
     match result {
@@ -93,6 +107,17 @@ async fn serve_lambda(reader: Arc<Reader>, config: &Config) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `example-reader serve`: the same routes on 127.0.0.1, on the bounded local server.
+async fn serve_locally(reader: Arc<Reader>, port: u16) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tracing::info!(
+        "serving the reader's API on http://{}",
+        listener.local_addr()?
+    );
+    ld_dynamo_common::server::serve(listener, app(reader), ServerLimits::default()).await?;
+    Ok(())
 }
 
 /// `example-reader eval`: one line of JSON, or one line saying why the store cannot answer.
@@ -110,9 +135,14 @@ async fn eval(
             return ExitCode::from(2);
         }
     };
+    // A one-shot command waits for the first load (its deadlines bound the wait).
+    let settings = reader.mirror().settings();
+    reader
+        .refresh_within(settings.check_timeout + settings.load_timeout)
+        .await;
     let answer = match &flag {
-        Some(flag) => reader.evaluate(flag, &context).await,
-        None => reader.evaluate_all(&context).await,
+        Some(flag) => reader.evaluate(flag, &context).map(|e| flag_body(&e)),
+        None => reader.evaluate_all(&context).map(|e| all_flags_body(&e)),
     };
     reader.close();
     match answer {
@@ -121,9 +151,10 @@ async fn eval(
             ExitCode::SUCCESS
         }
         Err(unavailable) => {
-            tracing::error!("{unavailable}");
+            // The operator's own command keeps the whole detail.
+            tracing::error!("{}", unavailable.detail());
             ld_dynamo_common::print_line(
-                &serde_json::json!({"status": "unavailable", "error": unavailable.to_string()})
+                &serde_json::json!({"status": "unavailable", "kind": unavailable.kind(), "error": unavailable.detail()})
                     .to_string(),
             );
             ExitCode::from(3)

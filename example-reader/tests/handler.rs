@@ -2,12 +2,15 @@
 //! `lambda_http` requests the runtime builds from real events; and a reader that never reports
 //! a broken store as a missing flag.
 
-use example_reader::{handle, Reader, Settings};
+use std::sync::Arc;
+use std::time::Duration;
+
+use example_reader::lambda_app;
 use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Snapshot};
 use launchdarkly_server_sdk::SerializedItem;
-use ld_dynamo_common::http::json_body;
 use ld_dynamo_common::settings::TableArgs;
-use ld_dynamo_testkit::events::{request, HttpCall};
+use ld_dynamo_reader::{Reader, ReaderSettings as Settings};
+use ld_dynamo_testkit::events::{call, request, HttpCall};
 use serde_json::{json, Value};
 
 fn item(value: Value) -> SerializedItem {
@@ -48,7 +51,7 @@ fn settings(table: &str, prefix: Option<&str>) -> Settings {
 }
 
 /// A table synced with [`snapshot`], and a reader over it.
-async fn reader() -> Reader {
+async fn reader() -> Arc<Reader> {
     let dynamo = ld_dynamo_testkit::dynamodb::client();
     let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader").await;
     let store = DynamoDbStoreBuilder::new(&table)
@@ -60,22 +63,24 @@ async fn reader() -> Reader {
     reader_on(settings(&table, None), dynamo).await
 }
 
-async fn reader_on(settings: Settings, dynamo: aws_sdk_dynamodb::Client) -> Reader {
-    Reader::new(&settings.validate().unwrap(), dynamo, None)
+async fn reader_on(settings: Settings, dynamo: aws_sdk_dynamodb::Client) -> Arc<Reader> {
+    let reader = Reader::new(&settings.validate().unwrap(), dynamo, None)
         .await
-        .unwrap()
+        .unwrap();
+    reader.refresh_within(Duration::from_secs(5)).await;
+    Arc::new(reader)
 }
 
 /// `GET path?query` through an HTTP API (v2) event, as the function receives it.
-async fn get(reader: &Reader, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
+async fn get(reader: &Arc<Reader>, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
     let route = if path.starts_with("/flags/") {
         "/flags/{key}"
     } else {
         path
     };
     let event = HttpCall::get(path, query).http_v2(route);
-    let response = handle(reader, &request(&event)).await;
-    (response.status().as_u16(), json_body(&response))
+    let answer = call(lambda_app(reader.clone()), request(&event)).await;
+    (answer.status, answer.body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,15 +108,18 @@ async fn a_flag_is_evaluated_with_the_sdk_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_http_source_is_understood() {
     let reader = reader().await;
-    let call = HttpCall::get("/flags/banner-text", &[("key", "alice")]);
+    let http = HttpCall::get("/flags/banner-text", &[("key", "alice")]);
     for (source, event) in [
-        ("REST API v1", call.rest_v1("/flags/{key}")),
-        ("HTTP API v2", call.http_v2("/flags/{key}")),
-        ("ALB", call.alb()),
+        (
+            "REST API v1 (stage in the path)",
+            http.rest_v1("/flags/{key}"),
+        ),
+        ("HTTP API v2", http.http_v2("/flags/{key}")),
+        ("ALB", http.alb()),
     ] {
-        let response = handle(&reader, &request(&event)).await;
-        assert_eq!(response.status(), 200, "{source}");
-        assert_eq!(json_body(&response)["value"], "Welcome!", "{source}");
+        let answer = call(lambda_app(reader.clone()), request(&event)).await;
+        assert_eq!(answer.status, 200, "{source}: {}", answer.body);
+        assert_eq!(answer.body["value"], "Welcome!", "{source}");
     }
 }
 
@@ -161,8 +169,8 @@ async fn bad_requests_get_clear_errors() {
         assert!(error.contains(words), "{error}");
     }
     let post = HttpCall::post("/flags", &[], "{}").http_v2("/flags");
-    let response = handle(&reader, &request(&post)).await;
-    assert_eq!(response.status(), 405);
+    let answer = call(lambda_app(reader.clone()), request(&post)).await;
+    assert_eq!(answer.status, 405);
 }
 
 /// Every way the store can be broken answers 503 saying what is wrong, for one flag and for
@@ -197,31 +205,31 @@ async fn a_store_that_cannot_answer_is_503_never_a_missing_flag() {
             "missing table",
             settings("no-such-table", None),
             dynamo.clone(),
-            "ResourceNotFoundException",
+            "TABLE_MISSING",
         ),
         (
             "unreachable DynamoDB",
             settings(&synced, Some("staging")),
             ld_dynamo_testkit::dynamodb::client_for(&closed),
-            "cannot be read",
+            "UNREACHABLE",
         ),
         (
             "wrong key schema",
             settings(&wrong_keys, None),
             dynamo.clone(),
-            "key schema",
+            "WRONG_KEY_SCHEMA",
         ),
         (
             "wrong prefix",
             settings(&synced, Some("production")),
             dynamo.clone(),
-            "under the prefix \"production\"",
+            "NEVER_SYNCED",
         ),
         (
             "never synced",
             settings(&never_synced, None),
             dynamo.clone(),
-            "never synced",
+            "NEVER_SYNCED",
         ),
     ];
     for (case, settings, client, words) in cases {
@@ -230,8 +238,17 @@ async fn a_store_that_cannot_answer_is_503_never_a_missing_flag() {
             let (status, body) = get(&reader, path, &[("key", "alice")]).await;
             assert_eq!(status, 503, "{case} {path}: {body}");
             assert_eq!(body["status"], "unavailable");
+            assert_eq!(body["kind"], words, "{case} {path}: {body}");
+            // What callers see says what to check, and names no table, account or ARN.
             let error = body["error"].as_str().unwrap_or_default();
-            assert!(error.contains(words), "{case} {path}: {error}");
+            assert!(
+                error.contains("check") || error.contains("run the syncer"),
+                "{case}: {error}"
+            );
+            assert!(
+                !error.contains("reader-") && !error.contains("arn:"),
+                "{case}: {error}"
+            );
         }
     }
     // The prefix the syncer used works.
@@ -241,12 +258,16 @@ async fn a_store_that_cannot_answer_is_503_never_a_missing_flag() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_table_synced_after_cold_start_is_served_once_the_check_expires() {
+async fn a_table_synced_after_cold_start_is_served_at_the_next_check() {
     let dynamo = ld_dynamo_testkit::dynamodb::client();
     let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-late").await;
     let mut late = settings(&table, None);
-    late.cache_ttl_seconds = 0;
-    let reader = reader_on(late, dynamo.clone()).await;
+    late.freshness_ms = 100;
+    let config = ld_dynamo_reader::ReaderConfig {
+        request_wait: Duration::from_secs(2),
+        ..late.validate().unwrap()
+    };
+    let reader = Arc::new(Reader::new(&config, dynamo.clone(), None).await.unwrap());
     let (status, _) = get(&reader, "/flags/banner-text", &[("key", "alice")]).await;
     assert_eq!(status, 503);
     DynamoDbStoreBuilder::new(&table)
@@ -257,6 +278,7 @@ async fn a_table_synced_after_cold_start_is_served_once_the_check_expires() {
         .apply_snapshot(&snapshot())
         .await
         .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
     let (status, body) = get(&reader, "/flags/banner-text", &[("key", "alice")]).await;
     assert_eq!((status, body["value"].clone()), (200, json!("Welcome!")));
     let (status, body) = get(&reader, "/flags/no-such-flag", &[("key", "alice")]).await;
@@ -276,13 +298,26 @@ async fn analytics_events_are_delivered_when_flushed_with_a_key() {
     }
     .validate()
     .unwrap();
+    DynamoDbStoreBuilder::new(&table)
+        .client(dynamo.clone())
+        .build()
+        .await
+        .unwrap()
+        .apply_snapshot(&snapshot())
+        .await
+        .unwrap();
     let reader = Reader::new(&config, dynamo, Some("sdk-events-key"))
         .await
         .unwrap();
+    reader.refresh_within(Duration::from_secs(5)).await;
+    let reader = Arc::new(reader);
     assert!(reader.sends_events());
-    let (status, _) = get(&reader, "/flags/anything", &[("key", "alice")]).await;
-    assert_eq!(status, 503, "the table was never synced");
-    assert!(reader.flush_events().await, "delivered within the timeout");
+    let (status, _) = get(&reader, "/flags/banner-text", &[("key", "alice")]).await;
+    assert_eq!(status, 200);
+    assert!(
+        reader.flush_events_within(Duration::from_secs(5)).await,
+        "delivered within the timeout"
+    );
     let received = sink.received();
     assert!(!received.is_empty());
     assert_eq!(received[0].0, "sdk-events-key");

@@ -1,8 +1,9 @@
-//! Settings of the extension: the reader's (table, prefix, cache TTL, events) plus its ports.
+//! Settings of the extension: the read engine's (table, prefix, freshness, events) plus its
+//! ports.
 //! In Lambda, an extension sees the function's environment variables.
 
 use clap::Parser;
-use example_reader::Settings;
+use ld_dynamo_reader::ReaderSettings;
 
 /// The extension's name: Lambda runs `/opt/extensions/launchdarkly-ofrep` and the name it
 /// registers under must be that file's name.
@@ -22,7 +23,7 @@ pub const DEFAULT_PORT: u16 = 8016;
 #[command(name = "launchdarkly-ofrep", version)]
 pub struct Cli {
     #[command(flatten)]
-    pub settings: Settings,
+    pub settings: ReaderSettings,
 
     /// Port of the OFREP endpoint on 127.0.0.1.
     #[arg(long, env = "LAUNCHDARKLY_OFREP_PORT", default_value_t = DEFAULT_PORT)]

@@ -1,7 +1,7 @@
-//! The extension's answers to Lambda's lifecycle events. `INVOKE`: once the function has
-//! answered (see [`RuntimeDone`]) and the flush interval has passed, deliver analytics events
-//! before Lambda may freeze the environment. `SHUTDOWN`: deliver what is left before the
-//! deadline, then stop.
+//! The extension's answers to Lambda's lifecycle events. `INVOKE`: start a check of the table
+//! at once (the function is starting its own work in parallel), then, once the function has
+//! answered (see [`RuntimeDone`]), apply the shared event delivery policy before Lambda may
+//! freeze the environment. `SHUTDOWN`: deliver what is left before the deadline, then stop.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,10 +9,10 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use example_reader::Reader;
 use lambda_extension::{tower::Service, InvokeEvent, LambdaEvent, NextEvent, ShutdownEvent};
-use tokio::sync::{Mutex, Notify};
-use tokio::time::Instant;
+use ld_dynamo_reader::events::EventDelivery;
+use ld_dynamo_reader::Reader;
+use tokio::sync::Notify;
 
 use crate::telemetry::RuntimeDone;
 
@@ -22,9 +22,8 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
 /// State shared by the events processor and `main`.
 pub struct Lifecycle {
     reader: OnceLock<Arc<Reader>>,
-    interval: Duration,
+    delivery: EventDelivery,
     runtime_done: RuntimeDone,
-    last_flush: Mutex<Instant>,
     stopped: Notify,
 }
 
@@ -34,9 +33,8 @@ impl Lifecycle {
     pub fn new(interval: Duration, runtime_done: RuntimeDone) -> Arc<Self> {
         Arc::new(Self {
             reader: OnceLock::new(),
-            interval,
+            delivery: EventDelivery::new(interval),
             runtime_done,
-            last_flush: Mutex::new(Instant::now()),
             stopped: Notify::new(),
         })
     }
@@ -64,33 +62,28 @@ impl Lifecycle {
     }
 
     async fn after_invocation(&self, invoke: &InvokeEvent) {
-        let Some(reader) = self.reader.get().filter(|r| r.sends_events()) else {
+        let Some(reader) = self.reader.get() else {
             return;
         };
-        let left = ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
-        self.runtime_done.wait(&invoke.request_id, left).await;
-        let mut last = self.last_flush.lock().await;
-        if last.elapsed() < self.interval {
+        // In parallel with the function's start: by its first evaluation the data is current.
+        reader.poke();
+        if !reader.sends_events() {
             return;
         }
         let left = ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
-        if !reader.flush_events_within(left).await {
-            tracing::warn!("analytics events were not all delivered; they stay queued");
-        }
-        *last = Instant::now();
+        self.runtime_done.wait(&invoke.request_id, left).await;
+        let left = ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
+        self.delivery.after_answer(reader, left).await;
     }
 
     async fn at_shutdown(&self, shutdown: &ShutdownEvent) {
-        let Some(reader) = self.reader.get().filter(|r| r.sends_events()) else {
+        let Some(reader) = self.reader.get() else {
             return;
         };
         let left = ld_dynamo_common::time_left(shutdown.deadline_ms, DEADLINE_MARGIN);
-        if !reader.flush_events_within(left).await {
-            tracing::warn!(
-                "shutting down ({}) before every analytics event was delivered",
-                shutdown.shutdown_reason
-            );
-        }
+        self.delivery
+            .at_shutdown(reader, left, &shutdown.shutdown_reason)
+            .await;
     }
 }
 

@@ -3,13 +3,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use clap::Parser;
-use example_reader::serve::serve_on;
-use example_reader::startup::start_reader;
-use example_reader::{Config, Reader};
 use lambda_extension::{
     service_fn, Extension, LambdaTelemetry, LogBuffering, RegisteredExtension, SharedService,
 };
+use ld_dynamo_common::server::ServerLimits;
+use ld_dynamo_reader::startup::start_reader;
+use ld_dynamo_reader::{Reader, ReaderConfig as Config};
 use ofrep_extension::config::EXTENSION_NAME;
 use ofrep_extension::lifecycle::Processor;
 use ofrep_extension::{Cli, Lifecycle, RuntimeDone};
@@ -118,12 +119,25 @@ struct NotReady {
     message: String,
 }
 
+/// How long start-up waits for the first load of the flag data: a cold start usually answers
+/// from data at once, and is ready within about a second whatever DynamoDB does (answers are
+/// the store's clear error until the load succeeds, in the background).
+const FIRST_LOAD_WAIT: Duration = Duration::from_millis(1000);
+
+/// OFREP and the health route: all the extension serves.
+fn routes(reader: Arc<Reader>) -> Router {
+    ld_dynamo_ofrep::router(reader.clone()).merge(ld_dynamo_reader::routes::health_router(reader))
+}
+
 /// Serves OFREP on every listener; returns only if they all stop.
 async fn serve_all(reader: Arc<Reader>, listeners: Vec<TcpListener>) {
+    let app = routes(reader);
     let servers = listeners.into_iter().map(|listener| {
-        let reader = reader.clone();
+        let app = app.clone();
         tokio::spawn(async move {
-            if let Err(err) = serve_on(reader, listener).await {
+            if let Err(err) =
+                ld_dynamo_common::server::serve(listener, app, ServerLimits::default()).await
+            {
                 tracing::error!("the OFREP server stopped: {err}");
             }
         })
@@ -140,6 +154,7 @@ async fn ready(config: &Config, port: u16) -> Result<(Arc<Reader>, Vec<TcpListen
         error_type: "Extension.InitError",
         message: format!("could not start the reader: {err}"),
     })?;
+    reader.refresh_within(FIRST_LOAD_WAIT).await;
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|err| NotReady {
@@ -156,6 +171,7 @@ async fn ready(config: &Config, port: u16) -> Result<(Arc<Reader>, Vec<TcpListen
     tracing::info!(
         table = %config.table,
         events = reader.sends_events(),
+        state = ?reader.health().state,
         "OFREP ready on http://127.0.0.1:{}/ofrep/v1/evaluate/flags",
         port
     );

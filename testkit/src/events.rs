@@ -198,3 +198,30 @@ pub fn request(event: &Value) -> lambda_http::Request {
         serde_json::from_value(event.clone()).expect("a Lambda event");
     lambda.into()
 }
+
+/// A response as a test reads it.
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    /// The body as JSON (`Value::Null` when empty or not JSON).
+    pub body: Value,
+}
+
+/// Calls `app` with `request`, as `lambda_http::run` would, and reads the whole answer.
+pub async fn call<S>(app: S, request: lambda_http::Request) -> Answer
+where
+    S: tower::Service<lambda_http::Request, Response = axum::response::Response>,
+    S::Error: std::fmt::Debug,
+{
+    use tower::ServiceExt;
+    let response = app.oneshot(request).await.expect("the router answers");
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024)
+        .await
+        .expect("a readable body");
+    Answer {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}

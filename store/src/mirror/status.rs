@@ -64,6 +64,8 @@ pub enum FailureKind {
     TableMissing,
     /// Credentials or IAM policy refuse the read.
     AccessDenied,
+    /// The table's keys are not LaunchDarkly's layout.
+    WrongKeySchema,
     /// DynamoDB cannot be reached or did not answer in time.
     Unreachable,
     /// DynamoDB is throttling the reads.
@@ -80,6 +82,7 @@ impl FailureKind {
             FailureKind::NeverSynced => "the flag table was never synced for this prefix: run the syncer, and check that LAUNCHDARKLY_DYNAMODB_PREFIX matches the syncer's",
             FailureKind::TableMissing => "the flag table does not exist in this account and region: check LAUNCHDARKLY_DYNAMODB_TABLE and AWS_REGION",
             FailureKind::AccessDenied => "the function may not read the flag table: check its IAM role (dynamodb:GetItem and dynamodb:Query on the table)",
+            FailureKind::WrongKeySchema => "the flag table's key schema is not LaunchDarkly's layout: check LAUNCHDARKLY_DYNAMODB_TABLE, or create a table with partition key \"namespace\" (S) and sort key \"key\" (S)",
             FailureKind::Unreachable => "DynamoDB could not be reached in time: check the network, AWS_REGION and any endpoint override",
             FailureKind::Throttled => "DynamoDB is throttling reads of the flag table: check its capacity",
             FailureKind::Unavailable => "DynamoDB answered with an error: see the function's log",
@@ -104,6 +107,9 @@ impl ReadFailure {
                     | "MissingAuthenticationTokenException",
                 ) => FailureKind::AccessDenied,
                 Some("dispatch failure" | "timeout") => FailureKind::Unreachable,
+                Some("ValidationException") if err.to_string().contains("key schema") => {
+                    FailureKind::WrongKeySchema
+                }
                 Some(code) if crate::error::is_throttling_code(code) => FailureKind::Throttled,
                 _ => FailureKind::Unavailable,
             },

@@ -1,10 +1,10 @@
 //! Starting a reader from its settings: the AWS configuration, the SDK key when events are
-//! wanted, and the client. Shared by the Lambda, the CLI and the OFREP extension.
+//! wanted, and the engine. Shared by the reader Lambda, its CLI and the OFREP extension.
 
 use ld_dynamo_common::secrets::CachedSecret;
 
-use crate::config::Config;
 use crate::reader::Reader;
+use crate::settings::ReaderConfig;
 
 /// Why a reader did not start.
 #[derive(Debug, thiserror::Error)]
@@ -18,8 +18,9 @@ pub enum StartError {
 }
 
 /// AWS configuration, the SDK key when `send_events` (events stay off without one, with a
-/// warning when it cannot be read), and the reader.
-pub async fn start_reader(config: &Config, send_events: bool) -> Result<Reader, StartError> {
+/// warning when it cannot be read), and the reader. Never waits for DynamoDB: the first load
+/// of the flag data runs in the background.
+pub async fn start_reader(config: &ReaderConfig, send_events: bool) -> Result<Reader, StartError> {
     let aws = ld_dynamo_common::aws::load_config()
         .await
         .map_err(|e| StartError::Configuration(e.into()))?;

@@ -15,6 +15,8 @@
 use launchdarkly_server_sdk::Context;
 use serde_json::{Map, Value};
 
+use crate::models::ErrorCode;
+
 /// Why a context cannot be used, as OFREP's error codes tell it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ContextError {
@@ -28,10 +30,10 @@ pub enum ContextError {
 
 impl ContextError {
     /// The OFREP `errorCode`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ContextError::TargetingKeyMissing(_) => "TARGETING_KEY_MISSING",
-            ContextError::Invalid(_) => "INVALID_CONTEXT",
+            ContextError::TargetingKeyMissing(_) => ErrorCode::TargetingKeyMissing,
+            ContextError::Invalid(_) => ErrorCode::InvalidContext,
         }
     }
 }
@@ -39,7 +41,8 @@ impl ContextError {
 /// The LaunchDarkly context for an OFREP `context` object.
 ///
 /// ```
-/// use example_reader::ofrep::context::to_launchdarkly;
+/// use ld_dynamo_ofrep::context::to_launchdarkly;
+/// use ld_dynamo_ofrep::models::ErrorCode;
 /// use serde_json::json;
 ///
 /// let ofrep = json!({"targetingKey": "acme", "kind": "org", "plan": "pro"});
@@ -48,7 +51,7 @@ impl ContextError {
 /// assert_eq!(context.kind().to_string(), "org");
 ///
 /// let missing = json!({"plan": "pro"});
-/// assert_eq!(to_launchdarkly(missing.as_object().unwrap()).unwrap_err().code(), "TARGETING_KEY_MISSING");
+/// assert_eq!(to_launchdarkly(missing.as_object().unwrap()).unwrap_err().code(), ErrorCode::TargetingKeyMissing);
 /// ```
 pub fn to_launchdarkly(context: &Map<String, Value>) -> Result<Context, ContextError> {
     let json = match context.get("kind") {
@@ -197,7 +200,11 @@ mod tests {
             json!({"kind": "multi", "user": {"name": "x"}}),
         ] {
             let err = to_launchdarkly(&map(context.clone())).unwrap_err();
-            assert_eq!(err.code(), "TARGETING_KEY_MISSING", "{context}: {err}");
+            assert_eq!(
+                err.code(),
+                ErrorCode::TargetingKeyMissing,
+                "{context}: {err}"
+            );
         }
     }
 
@@ -214,7 +221,7 @@ mod tests {
             json!({"kind": "multi", "user": "u1"}),
         ] {
             let err = to_launchdarkly(&map(context.clone())).unwrap_err();
-            assert_eq!(err.code(), "INVALID_CONTEXT", "{context}: {err}");
+            assert_eq!(err.code(), ErrorCode::InvalidContext, "{context}: {err}");
             assert!(!err.to_string().contains("line 1"), "{err}");
         }
     }

@@ -1,0 +1,270 @@
+//! The read engine through the extension's real binary, beside DynamoDB Local behind the fault
+//! proxy: a synced change is answered soon after an `INVOKE`; through 500s, a stall and refused
+//! connections answers stay values, marked stale, answered at once; a cold start while
+//! DynamoDB stalls is ready at once and answers the store's error, never a missing flag; the
+//! health route says which; and the server stays usable under idle connections and large
+//! bodies.
+
+mod common;
+
+use std::time::Duration;
+
+use ld_dynamo_testkit::lambda::{free_port, layer_extension, Happened, LambdaApi};
+use ld_dynamo_testkit::proxy::{DynamoProxy, Outage};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+const NAME: &str = "launchdarkly-ofrep";
+
+fn banner(version: u64, text: &str) -> Value {
+    json!({"key": "banner", "version": version, "on": true, "targets": [], "prerequisites": [], "rules": [],
+        "fallthrough": {"variation": 0}, "offVariation": 0, "variations": [text], "salt": "s"})
+}
+
+async fn table(label: &str) -> String {
+    let dynamo = ld_dynamo_testkit::dynamodb::client();
+    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, label).await;
+    common::fenced_sync(&table, &[banner(1, "hello")]).await;
+    table
+}
+
+struct Running {
+    api: LambdaApi,
+    extension: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.extension.kill().ok();
+        self.extension.wait().ok();
+    }
+}
+
+fn start(table: &str, endpoint: &str) -> Running {
+    let api = LambdaApi::start();
+    let port = free_port();
+    let port_text = port.to_string();
+    let env = [
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
+        ("LAUNCHDARKLY_OFREP_PORT", port_text.as_str()),
+        ("LAUNCHDARKLY_DYNAMODB_TABLE", table),
+    ];
+    let extension = api.spawn(
+        &layer_extension(NAME, env!("CARGO_BIN_EXE_launchdarkly-ofrep")),
+        &env,
+    );
+    Running {
+        api,
+        extension,
+        port,
+    }
+}
+
+async fn ready(running: &Running) {
+    assert!(
+        running
+            .api
+            .wait_until(&Happened::ExtensionNext(NAME.into()))
+            .await,
+        "the extension asked for its first event"
+    );
+}
+
+async fn post(port: u16, flag: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{port}/ofrep/v1/evaluate/flags/{flag}"
+        ))
+        .header("content-type", "application/json")
+        .body(json!({"context": {"targetingKey": "user"}}).to_string())
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("the extension answers within 5 s");
+    let status = response.status().as_u16();
+    (status, json_of(response).await)
+}
+
+async fn health(port: u16) -> (u16, Value) {
+    let response = reqwest::get(format!("http://127.0.0.1:{port}/health"))
+        .await
+        .expect("health answers");
+    let status = response.status().as_u16();
+    (status, json_of(response).await)
+}
+
+async fn json_of(response: reqwest::Response) -> Value {
+    let text = response.text().await.unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// One invocation whose function evaluates `banner` (the extension checks the table at its
+/// `INVOKE`).
+async fn invoke(running: &Running) -> (u16, Value) {
+    let port = running.port;
+    let answer = running
+        .api
+        .invoke_in_process(json!({}), |_| async move {
+            let (status, body) = post(port, "banner").await;
+            json!({"status": status, "body": body})
+        })
+        .await;
+    (
+        answer["status"].as_u64().unwrap_or(0) as u16,
+        answer["body"].clone(),
+    )
+}
+
+async fn until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synced_change_is_answered_by_a_warm_extension_after_its_next_invokes() {
+    let table = table("ext-fresh").await;
+    let running = start(&table, &ld_dynamo_testkit::dynamodb::endpoint());
+    ready(&running).await;
+    assert_eq!(invoke(&running).await.1["value"], "hello");
+    common::fenced_sync(&table, &[banner(2, "bye")]).await;
+    // Default freshness (1 s): the change shows within a couple of invocations, not the 30 s
+    // of a cache TTL. (How fast exactly is measured by `make bench`.)
+    until("the change", Duration::from_secs(5), async || {
+        invoke(&running).await.1["value"] == "bye"
+    })
+    .await;
+    let (status, current) = health(running.port).await;
+    assert_eq!(
+        (status, current["state"].as_str()),
+        (200, Some("CURRENT")),
+        "{current}"
+    );
+    assert_eq!(current["generation"], 2, "{current}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_500s_a_stall_and_refused_connections_answers_stay_values_marked_stale() {
+    let table = table("ext-outage").await;
+    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
+    let running = start(&table, proxy.endpoint());
+    ready(&running).await;
+    assert_eq!(invoke(&running).await.1["value"], "hello");
+    for outage in [Outage::InternalServerError, Outage::Stall, Outage::Refuse] {
+        proxy.set_outage(outage);
+        until("going stale", Duration::from_secs(10), async || {
+            invoke(&running).await;
+            health(running.port).await.1["state"] == "STALE"
+        })
+        .await;
+        let started = Instant::now();
+        let (status, body) = post(running.port, "banner").await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{outage:?}: answered from memory"
+        );
+        assert_eq!(
+            (status, &body["value"]),
+            (200, &json!("hello")),
+            "{outage:?}: {body}"
+        );
+        assert_eq!(body["metadata"]["stale"], true, "{outage:?}: {body}");
+        assert!(body["metadata"]["dataAgeSeconds"].is_u64(), "{body}");
+        // A flag the loaded data does not hold needs no DynamoDB read to be not found.
+        let (status, missing) = post(running.port, "no-such-flag").await;
+        assert_eq!(
+            (status, &missing["errorCode"]),
+            (404, &json!("FLAG_NOT_FOUND")),
+            "{missing}"
+        );
+        let (status, stale) = health(running.port).await;
+        assert_eq!(status, 200, "stale data still serves: {stale}");
+        assert!(stale["lastError"]["kind"].is_string(), "{stale}");
+
+        proxy.set_outage(Outage::None);
+        until("recovery", Duration::from_secs(10), async || {
+            invoke(&running).await;
+            health(running.port).await.1["state"] == "CURRENT"
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_while_dynamodb_stalls_is_ready_at_once_and_answers_the_store_error() {
+    let table = table("ext-cold-stall").await;
+    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
+    proxy.set_outage(Outage::Stall);
+    let started = Instant::now();
+    let running = start(&table, proxy.endpoint());
+    ready(&running).await;
+    // Lambda's init limit is 10 s; the extension waits about 1 s for a first load.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "ready after {:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let (status, body) = post(running.port, "banner").await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(
+        (status, &body["errorCode"]),
+        (500, &json!("GENERAL")),
+        "never FLAG_NOT_FOUND: {body}"
+    );
+    let (status, loading) = health(running.port).await;
+    assert_eq!(
+        (status, loading["state"].as_str()),
+        (503, Some("LOADING")),
+        "{loading}"
+    );
+    proxy.set_outage(Outage::None);
+    until("the first load", Duration::from_secs(10), async || {
+        invoke(&running).await.1["value"] == "hello"
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_and_large_bodies_leave_a_well_behaved_client_answered() {
+    let table = table("ext-bounded").await;
+    let running = start(&table, &ld_dynamo_testkit::dynamodb::endpoint());
+    ready(&running).await;
+    // More idle connections than the server keeps: the longest idle make room.
+    let idle: Vec<std::net::TcpStream> = (0..400)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", running.port)).ok())
+        .collect();
+    assert!(idle.len() >= 300, "opened {}", idle.len());
+    let started = Instant::now();
+    let (status, body) = post(running.port, "banner").await;
+    assert_eq!((status, &body["value"]), (200, &json!("hello")), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    drop(idle);
+
+    let huge = format!(
+        r#"{{"context":{{"targetingKey":"u","blob":"{}"}}}}"#,
+        "x".repeat(1 << 20)
+    );
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/ofrep/v1/evaluate/flags/banner",
+            running.port
+        ))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status().as_u16(), 413);
+    let body = json_of(response).await;
+    assert_eq!(body["errorCode"], "GENERAL", "{body}");
+    assert_eq!(post(running.port, "banner").await.0, 200);
+}

@@ -1,0 +1,301 @@
+//! The engine: the SDK in daemon mode over the table's mirror. Every answer comes from memory;
+//! a store that cannot answer is [`Unavailable`], never a missing flag.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use launchdarkly_dynamo_store::mirror::MirrorData;
+use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Mirror};
+use launchdarkly_server_sdk::{
+    Client, ConfigBuilder, Context, ContextBuilder, EvalError, EventProcessorBuilder, FlagValue,
+    NullEventProcessorBuilder, PersistentDataStoreBuilder, Reason, ServiceEndpointsBuilder,
+};
+use launchdarkly_server_sdk_evaluation::{Flag, Segment, Store};
+use serde_json::Value;
+
+use crate::evaluation::{Evaluation, Freshness, Unavailable};
+use crate::health::Health;
+use crate::rollouts::served_by_rollout;
+use crate::settings::ReaderConfig;
+
+/// How long a new reader waits for the SDK client to call itself ready (daemon mode: at once).
+const CLIENT_READY: Duration = Duration::from_secs(1);
+
+/// Built once per process: the mirror and the SDK client live as long as it does.
+pub struct Reader {
+    client: Client,
+    mirror: Mirror,
+    events: Option<Duration>,
+    request_wait: Duration,
+}
+
+/// A context that could not be built from the request.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid context: {0}")]
+pub struct BadContext(pub String);
+
+impl Reader {
+    /// Builds the mirror of the table on `dynamo` (its first load starts in the background)
+    /// and the client over it. `sdk_key` turns analytics events on.
+    pub async fn new(
+        config: &ReaderConfig,
+        dynamo: aws_sdk_dynamodb::Client,
+        sdk_key: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let mut store = DynamoDbStoreBuilder::new(&config.table)
+            .client(dynamo)
+            .mirror_settings(config.mirror.clone());
+        if let Some(prefix) = &config.prefix {
+            store = store.prefix(prefix);
+        }
+        let mirror = store.build_mirror().await?;
+        // The mirror is the cache; the SDK's own would only delay changes.
+        let mut data_store = PersistentDataStoreBuilder::new(Arc::new(mirror.clone()));
+        data_store.no_caching();
+        let mut builder = ConfigBuilder::new(sdk_key.unwrap_or("daemon-mode-no-events"))
+            .daemon_mode(true)
+            .data_store(&data_store);
+        builder = match sdk_key {
+            Some(_) => {
+                // The SDK wants all three endpoints when one is set; daemon mode uses events only.
+                let mut endpoints = ServiceEndpointsBuilder::new();
+                endpoints
+                    .polling_base_url("https://sdk.launchdarkly.com")
+                    .streaming_base_url("https://stream.launchdarkly.com")
+                    .events_base_url(&config.events_uri);
+                let mut events = EventProcessorBuilder::new();
+                events
+                    .flush_interval(config.events_interval)
+                    .transport(launchdarkly_sdk_transport::HyperTransport::new_https()?);
+                builder
+                    .service_endpoints(&endpoints)
+                    .event_processor(&events)
+            }
+            None => builder.event_processor(&NullEventProcessorBuilder::new()),
+        };
+        let client = Client::build(builder.build()?)?;
+        client.start_with_default_executor();
+        let _ = client.wait_for_initialization(CLIENT_READY).await;
+        Ok(Self {
+            client,
+            mirror,
+            events: sdk_key.map(|_| config.events_flush_timeout),
+            request_wait: config.request_wait,
+        })
+    }
+
+    /// The mirror answers come from.
+    pub fn mirror(&self) -> &Mirror {
+        &self.mirror
+    }
+
+    /// Starts a check of the table in the background if one is due. Never waits.
+    pub fn poke(&self) {
+        self.mirror.poke();
+    }
+
+    /// Starts a check if one is due and waits at most `wait` for it (see
+    /// [`Mirror::refresh_within`]).
+    pub async fn refresh_within(&self, wait: Duration) -> bool {
+        self.mirror.refresh_within(wait).await
+    }
+
+    /// What a request does before it is answered: start a due check of the table, and wait for
+    /// it at most the configured request wait (none: never wait).
+    pub async fn before_answer(&self) {
+        if self.request_wait.is_zero() {
+            self.mirror.poke();
+        } else {
+            self.mirror.refresh_within(self.request_wait).await;
+        }
+    }
+
+    /// Store state, generation, data age, last error.
+    pub fn health(&self) -> Health {
+        Health::of(&self.mirror.status())
+    }
+
+    fn freshness(&self) -> Freshness {
+        let status = self.mirror.status();
+        Freshness {
+            stale: status.is_stale(),
+            age: status.data_age(),
+        }
+    }
+
+    /// One flag for `context`, from memory. A flag the loaded data does not hold is a
+    /// `FLAG_NOT_FOUND` evaluation (no DynamoDB read); with no data, [`Unavailable`].
+    pub fn evaluate(&self, flag: &str, context: &Context) -> Result<Evaluation, Unavailable> {
+        self.mirror.poke();
+        let data = self.mirror.data().map_err(Unavailable)?;
+        let freshness = self.freshness();
+        // An unknown flag costs no DynamoDB read (the mirror answers from memory); the SDK
+        // still sees it, so LaunchDarkly's event for an unknown flag goes out as usual.
+        let stored = data.items(Kind::Flags).get(flag).filter(|i| !i.deleted);
+        let detail = self
+            .client
+            .variation_detail(context, flag, FlagValue::Json(Value::Null));
+        let rollout = stored.is_some_and(|s| served_by_rollout(&s.serialized_item, &detail.reason))
+            || in_experiment(&detail.reason);
+        Ok(Evaluation {
+            flag: flag.to_string(),
+            // A `null` JSON value is the default the SDK was given: no value.
+            value: detail.value.and_then(|v| json_value(&v)),
+            variation_index: detail.variation_index.and_then(|i| usize::try_from(i).ok()),
+            reason: detail.reason,
+            rollout,
+            freshness,
+        })
+    }
+
+    /// Every live flag for `context`, sorted by key, from memory and without analytics events
+    /// (as the SDKs' all-flags state). With no data, [`Unavailable`].
+    pub fn evaluate_all(&self, context: &Context) -> Result<Vec<Evaluation>, Unavailable> {
+        self.mirror.poke();
+        let data = self.mirror.data().map_err(Unavailable)?;
+        let freshness = self.freshness();
+        let view = DataView(&data);
+        let mut keys: Vec<&String> = data
+            .items(Kind::Flags)
+            .iter()
+            .filter(|(_, item)| !item.deleted)
+            .map(|(key, _)| key)
+            .collect();
+        keys.sort();
+        Ok(keys
+            .into_iter()
+            .map(|key| {
+                let json = &data.items(Kind::Flags)[key].serialized_item;
+                match serde_json::from_str::<Flag>(json) {
+                    Ok(flag) => {
+                        let detail = launchdarkly_server_sdk_evaluation::evaluate(
+                            &view, &flag, context, None,
+                        );
+                        Evaluation {
+                            flag: key.clone(),
+                            value: detail.value.and_then(json_value),
+                            variation_index: detail
+                                .variation_index
+                                .and_then(|i| usize::try_from(i).ok()),
+                            rollout: served_by_rollout(json, &detail.reason)
+                                || in_experiment(&detail.reason),
+                            reason: detail.reason,
+                            freshness,
+                        }
+                    }
+                    Err(_) => Evaluation {
+                        flag: key.clone(),
+                        value: None,
+                        variation_index: None,
+                        reason: Reason::Error {
+                            error: EvalError::MalformedFlag,
+                        },
+                        rollout: false,
+                        freshness,
+                    },
+                }
+            })
+            .collect())
+    }
+
+    /// True when analytics events are sent.
+    pub fn sends_events(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// Delivers pending analytics events, waiting at most `limit` (and the configured time);
+    /// false when they were not all delivered (they stay queued).
+    pub async fn flush_events_within(&self, limit: Duration) -> bool {
+        match self.events {
+            Some(timeout) => self.client.flush_blocking(timeout.min(limit)).await,
+            None => true,
+        }
+    }
+
+    /// Stops the client, delivering pending events first (blocking).
+    pub fn close(&self) {
+        self.client.close();
+    }
+}
+
+fn in_experiment(reason: &Reason) -> bool {
+    matches!(
+        reason,
+        Reason::RuleMatch {
+            in_experiment: true,
+            ..
+        } | Reason::Fallthrough {
+            in_experiment: true
+        }
+    )
+}
+
+/// The JSON of a served value; `None` for JSON `null` (no value). The SDK holds numbers as
+/// `f64`: a flag served as `10` would come back as `10.0`, which typed clients read as a
+/// float, so whole numbers go back to integers.
+fn json_value(value: &FlagValue) -> Option<Value> {
+    let value = value.as_json()?;
+    match value.as_f64() {
+        _ if value.is_null() => None,
+        Some(n) if value.is_f64() && n.fract() == 0.0 && n.abs() < 9.0e15 => {
+            Some(Value::from(n as i64))
+        }
+        _ => Some(value),
+    }
+}
+
+/// The loaded data as the evaluator's store (prerequisites and segments).
+struct DataView<'a>(&'a MirrorData);
+
+impl Store for DataView<'_> {
+    fn flag(&self, key: &str) -> Option<Flag> {
+        let item = self.0.items(Kind::Flags).get(key).filter(|i| !i.deleted)?;
+        serde_json::from_str(&item.serialized_item).ok()
+    }
+
+    fn segment(&self, key: &str) -> Option<Segment> {
+        let item = self
+            .0
+            .items(Kind::Segments)
+            .get(key)
+            .filter(|i| !i.deleted)?;
+        serde_json::from_str(&item.serialized_item).ok()
+    }
+}
+
+/// A context from LaunchDarkly context JSON, or from a key and kind.
+pub fn parse_context(
+    json: Option<&str>,
+    key: Option<&str>,
+    kind: Option<&str>,
+) -> Result<Context, BadContext> {
+    match (json, key) {
+        (Some(json), _) => serde_json::from_str::<Context>(json).map_err(|e| {
+            BadContext(format!(
+                "the context is not valid LaunchDarkly context JSON: {e}"
+            ))
+        }),
+        (None, Some(key)) => ContextBuilder::new(key)
+            .kind(kind.unwrap_or("user"))
+            .build()
+            .map_err(|e| format!("the context key and kind do not make a valid context: {e}"))
+            .map_err(BadContext),
+        (None, None) => Err(BadContext(
+            "give the context as ?context=<LaunchDarkly context JSON> or ?key=<key>&kind=<kind>"
+                .to_string(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_are_integers_and_null_is_no_value() {
+        assert_eq!(json_value(&FlagValue::Number(10.0)), Some(Value::from(10)));
+        assert_eq!(json_value(&FlagValue::Number(1.5)), Some(Value::from(1.5)));
+        assert_eq!(json_value(&FlagValue::Json(Value::Null)), None);
+        assert_eq!(json_value(&FlagValue::Bool(true)), Some(Value::from(true)));
+    }
+}
