@@ -26,7 +26,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 examples/node-ofrep/node_modules/.package-lock.json: examples/node-ofrep/package.json examples/node-ofrep/package-lock.json
 	npm ci --prefix examples/node-ofrep --no-audit --no-fund --loglevel=error
 
-$(VENV)/.installed: tools/requirements.txt
+$(VENV)/.installed: tools/requirements.txt examples/python-ofrep/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 	touch $@
