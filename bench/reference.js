@@ -5,6 +5,13 @@
 //   node reference.js init <table> <data.json>          official store init: time, requests
 //   node reference.js eval <table> <flag> <context-key> daemon-mode client, first evaluation
 //   node reference.js warm <table> <flag> <context-key> <n>  evaluations per second, cache on
+//   node reference.js fresh <table> <flag> <context-key>     prints {"ready"} once warm, then the
+//                                                           ms until the flag's value changes
+//   node reference.js sample <table> <flag> <context-key> <seconds> <interval-ms>
+//                                                           prints {"ready"}, waits for a line on
+//                                                           stdin, then evaluates every interval:
+//                                                           latencies and answers without a value
+// (the client as an application would run it: the store's default cache TTL of 15 s)
 'use strict';
 
 const fs = require('fs');
@@ -46,9 +53,9 @@ async function init(table, dataFile) {
   store.close && store.close();
 }
 
-async function client(table) {
+async function client(table, cacheTTL = 15) {
   const ld = LaunchDarkly.init('sdk-bench-key', {
-    featureStore: DynamoDBFeatureStore(table, { ...dynamoOptions(), cacheTTL: 15 }),
+    featureStore: DynamoDBFeatureStore(table, { ...dynamoOptions(), cacheTTL }),
     useLdd: true,
     sendEvents: false,
     diagnosticOptOut: true,
@@ -78,10 +85,48 @@ async function warm(table, flag, contextKey, n) {
   ld.close();
 }
 
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
+
+async function fresh(table, flag, contextKey) {
+  const ld = await client(table);
+  const context = { kind: 'user', key: contextKey };
+  const first = await ld.variation(flag, context, null);
+  console.log(JSON.stringify({ ready: true, value: first }));
+  const started = process.hrtime.bigint();
+  for (;;) {
+    const value = await ld.variation(flag, context, null);
+    if (value !== first) break;
+    await sleep(20);
+  }
+  console.log(JSON.stringify({ ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+  ld.close();
+}
+
+async function sample(table, flag, contextKey, seconds, intervalMs) {
+  const ld = await client(table);
+  const context = { kind: 'user', key: contextKey };
+  await ld.variation(flag, context, null);
+  console.log(JSON.stringify({ ready: true }));
+  await new Promise(resolve => process.stdin.once('data', resolve));
+  const latencies = [];
+  let missing = 0;
+  const until = Date.now() + Number(seconds) * 1000;
+  while (Date.now() < until) {
+    const started = process.hrtime.bigint();
+    const value = await ld.variation(flag, context, null);
+    latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
+    if (value === null) missing += 1;
+    await sleep(Number(intervalMs));
+  }
+  console.log(JSON.stringify({ latencies, missing, requests }));
+  ld.close();
+  process.exit(0);
+}
+
 const [command, ...args] = process.argv.slice(2);
-const commands = { init, eval: evaluate, warm: (t, f, k, n) => warm(t, f, k, Number(n)) };
+const commands = { init, eval: evaluate, warm: (t, f, k, n) => warm(t, f, k, Number(n)), fresh, sample };
 if (!commands[command]) {
-  console.error('usage: node reference.js init|eval|warm ...');
+  console.error('usage: node reference.js init|eval|warm|fresh|sample ...');
   process.exit(2);
 }
 commands[command](...args).catch(err => {

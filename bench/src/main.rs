@@ -9,6 +9,7 @@
 
 mod data;
 mod ofrep;
+mod reading;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -368,6 +369,8 @@ fn main() -> anyhow::Result<()> {
         node_warm.push(result["perSecond"].as_f64().unwrap_or(f64::NAN));
     }
 
+    let reading_rows = reading::rows(&runtime, runs, &reader_binary, &extension_binary)?;
+
     let mut rows = vec![
         Row {
             measure: "Full sync into an empty table: time".into(),
@@ -570,6 +573,7 @@ fn main() -> anyhow::Result<()> {
             });
         }
     }
+    rows.extend(reading_rows);
     write_results(Path::new(&results), &rows, runs, items)?;
     let _ = std::fs::remove_dir_all(&work);
     eprintln!("bench: wrote {results}");

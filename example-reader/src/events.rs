@@ -86,6 +86,8 @@ impl Flusher {
         let _ = answered.wait_for(|done| *done >= n).await;
         let left = ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
         self.delivery.after_answer(&self.reader, left).await;
+        // Never let Lambda freeze a check of the table half-way.
+        self.reader.settle().await;
         Ok(())
     }
 }

@@ -13,6 +13,9 @@ use tower::ServiceExt;
 
 /// Longest a request waits for a due check of the table before it is answered from memory.
 const REQUEST_WAIT: Duration = Duration::from_millis(150);
+/// How long start-up waits for the first load of the flag data (it goes on in the background
+/// after that; answers are the store's clear error until it succeeds).
+const FIRST_LOAD_WAIT: Duration = Duration::from_secs(1);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -54,6 +57,9 @@ async fn main() -> ExitCode {
             };
         }
     };
+    if !matches!(command, Some(Command::Eval { .. })) {
+        reader.refresh_within(FIRST_LOAD_WAIT).await;
+    }
     match command {
         None => serve_lambda(reader, &config).await,
         Some(Command::Serve { port }) => match serve_locally(reader, port).await {

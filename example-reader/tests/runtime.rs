@@ -62,10 +62,14 @@ async fn a_missing_table_is_503_through_the_runtime() {
     let call = HttpCall::get("/flags/banner", &[("key", "alice")]).rest_v1("/flags/{key}");
     let response = api.invoke(call).await.response();
     assert_eq!(response["statusCode"], 503, "{response}");
-    assert!(body(&response)["error"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("no-such-table"));
+    let body = body(&response);
+    assert_eq!(body["kind"], "TABLE_MISSING", "{body}");
+    // Callers learn what to check; the table, account and ARNs stay in the log.
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("does not exist") && !error.contains("no-such-table"),
+        "{error}"
+    );
     assert!(
         api.extensions().is_empty(),
         "no events configured: no extension"

@@ -67,13 +67,14 @@ impl Lifecycle {
         };
         // In parallel with the function's start: by its first evaluation the data is current.
         reader.poke();
-        if !reader.sends_events() {
-            return;
+        if reader.sends_events() {
+            let left = ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
+            self.runtime_done.wait(&invoke.request_id, left).await;
+            let left = ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
+            self.delivery.after_answer(reader, left).await;
         }
-        let left = ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
-        self.runtime_done.wait(&invoke.request_id, left).await;
-        let left = ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
-        self.delivery.after_answer(reader, left).await;
+        // Never let Lambda freeze a check half-way (a few milliseconds, beside the function).
+        reader.settle().await;
     }
 
     async fn at_shutdown(&self, shutdown: &ShutdownEvent) {

@@ -272,11 +272,12 @@ async fn an_oversized_request_body_is_refused_with_a_clear_error() {
     assert_eq!(response.status().as_u16(), 413);
     let answer: Value =
         serde_json::from_str(&response.text().await.unwrap_or_default()).unwrap_or(Value::Null);
+    assert_eq!(answer["errorCode"], "GENERAL", "{answer}");
     assert!(
-        answer["error"]
+        answer["errorDetails"]
             .as_str()
             .unwrap_or_default()
-            .contains("1 MiB"),
+            .contains("at most 32768 bytes"),
         "{answer}"
     );
     running.extension.kill().ok();

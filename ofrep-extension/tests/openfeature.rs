@@ -192,7 +192,7 @@ async fn a_down_store_is_an_error_never_a_silent_default() {
         results[0]["errorMessage"]
             .as_str()
             .unwrap_or_default()
-            .contains("cannot be read"),
+            .contains("cannot answer (UNREACHABLE)"),
         "{results:#?}"
     );
     child.kill().ok();

@@ -2,8 +2,7 @@
 //! proxy: a synced change is answered soon after an `INVOKE`; through 500s, a stall and refused
 //! connections answers stay values, marked stale, answered at once; a cold start while
 //! DynamoDB stalls is ready at once and answers the store's error, never a missing flag; the
-//! health route says which; and the server stays usable under idle connections and large
-//! bodies.
+//! health route says which; and the server stays usable under hundreds of idle connections.
 
 mod common;
 
@@ -230,7 +229,7 @@ async fn a_cold_start_while_dynamodb_stalls_is_ready_at_once_and_answers_the_sto
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_connections_and_large_bodies_leave_a_well_behaved_client_answered() {
+async fn idle_connections_leave_a_well_behaved_client_answered() {
     let table = table("ext-bounded").await;
     let running = start(&table, &ld_dynamo_testkit::dynamodb::endpoint());
     ready(&running).await;
@@ -248,23 +247,5 @@ async fn idle_connections_and_large_bodies_leave_a_well_behaved_client_answered(
         started.elapsed()
     );
     drop(idle);
-
-    let huge = format!(
-        r#"{{"context":{{"targetingKey":"u","blob":"{}"}}}}"#,
-        "x".repeat(1 << 20)
-    );
-    let response = reqwest::Client::new()
-        .post(format!(
-            "http://127.0.0.1:{}/ofrep/v1/evaluate/flags/banner",
-            running.port
-        ))
-        .header("content-type", "application/json")
-        .body(huge)
-        .send()
-        .await
-        .expect("an answer");
-    assert_eq!(response.status().as_u16(), 413);
-    let body = json_of(response).await;
-    assert_eq!(body["errorCode"], "GENERAL", "{body}");
     assert_eq!(post(running.port, "banner").await.0, 200);
 }

@@ -110,6 +110,13 @@ impl Reader {
         }
     }
 
+    /// Waits (at most the check deadline) for a check that is running, before Lambda may
+    /// freeze the environment (see [`Mirror::settle`]).
+    pub async fn settle(&self) {
+        let limit = self.mirror.settings().check_timeout + self.mirror.settings().load_timeout;
+        self.mirror.settle(limit).await;
+    }
+
     /// Store state, generation, data age, last error.
     pub fn health(&self) -> Health {
         Health::of(&self.mirror.status())

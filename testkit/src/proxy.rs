@@ -47,6 +47,8 @@ pub enum Outage {
 #[derive(Default)]
 struct ProxyState {
     faults: Faults,
+    /// Requests received, by operation (`GetItem`, `Query`, ...), whatever was answered.
+    received: std::collections::BTreeMap<String, usize>,
     batch_items_forwarded: usize,
     /// Targets (`DynamoDB_20120810.TransactWriteItems`, ...) of write requests held so far.
     held: Vec<String>,
@@ -155,6 +157,17 @@ impl DynamoProxy {
         self.state.lock().expect("proxy state").faults.clone()
     }
 
+    /// Requests received so far for `operation` (`GetItem`, `Query`, ...).
+    pub fn received(&self, operation: &str) -> usize {
+        let state = self.state.lock().expect("proxy state");
+        state.received.get(operation).copied().unwrap_or(0)
+    }
+
+    /// Forgets the requests received so far.
+    pub fn reset_received(&self) {
+        self.state.lock().expect("proxy state").received.clear();
+    }
+
     /// Write requests inside `BatchWriteItem` bodies forwarded so far.
     pub fn batch_items_forwarded(&self) -> usize {
         self.state
@@ -216,6 +229,15 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    if let Some(operation) = target.rsplit('.').next().filter(|o| !o.is_empty()) {
+        *shared
+            .state
+            .lock()
+            .expect("proxy state")
+            .received
+            .entry(operation.to_string())
+            .or_default() += 1;
+    }
     let outage = *shared.outage.borrow();
     match outage {
         Outage::InternalServerError => {

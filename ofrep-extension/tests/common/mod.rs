@@ -1,4 +1,5 @@
 //! Setup shared by the extension's tests.
+#![allow(dead_code)] // each test binary uses part of it
 
 use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Snapshot};
 use launchdarkly_server_sdk::SerializedItem;

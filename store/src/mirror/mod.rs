@@ -165,6 +165,19 @@ impl Mirror {
         tokio::time::timeout(wait, ended).await.unwrap_or(false)
     }
 
+    /// Waits at most `wait` for a check that is running to end; starts none. In Lambda, call it
+    /// before the environment may freeze, so that no check is frozen half-way (its deadline
+    /// would pass during the freeze and make the data look stale at the next thaw).
+    pub async fn settle(&self, wait: Duration) -> bool {
+        let mut finished = self.inner.finished.subscribe();
+        let seen = *finished.borrow_and_update();
+        if !self.inner.refreshing.load(Ordering::SeqCst) {
+            return true;
+        }
+        let ended = async move { finished.wait_for(|count| *count > seen).await.is_ok() };
+        tokio::time::timeout(wait, ended).await.unwrap_or(false)
+    }
+
     /// The copy, or why there is none yet.
     pub fn data(&self) -> Result<Arc<MirrorData>, ReadFailure> {
         let data = self.inner.data.read().ok().and_then(|d| d.clone());

@@ -75,6 +75,20 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// The name callers see (`TABLE_MISSING`, ...), as it serializes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Loading => "LOADING",
+            FailureKind::NeverSynced => "NEVER_SYNCED",
+            FailureKind::TableMissing => "TABLE_MISSING",
+            FailureKind::AccessDenied => "ACCESS_DENIED",
+            FailureKind::WrongKeySchema => "WRONG_KEY_SCHEMA",
+            FailureKind::Unreachable => "UNREACHABLE",
+            FailureKind::Throttled => "THROTTLED",
+            FailureKind::Unavailable => "UNAVAILABLE",
+        }
+    }
+
     /// One sentence saying what to check, with no detail of the account.
     pub fn hint(self) -> &'static str {
         match self {
