@@ -26,13 +26,22 @@ pub struct Running {
 impl Running {
     /// Peak RSS of the extension process so far, in MiB (`VmHWM`).
     pub fn peak_rss_mib(&self) -> anyhow::Result<f64> {
+        self.status_mib("VmHWM:")
+    }
+
+    /// RSS of the extension process now, in MiB (`VmRSS`).
+    pub fn rss_mib(&self) -> anyhow::Result<f64> {
+        self.status_mib("VmRSS:")
+    }
+
+    fn status_mib(&self, field: &str) -> anyhow::Result<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
         let line = status
             .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .context("no VmHWM")?;
+            .find(|l| l.starts_with(field))
+            .context("no such field in /proc/<pid>/status")?;
         let kib: f64 = line
-            .trim_start_matches("VmHWM:")
+            .trim_start_matches(field)
             .trim()
             .trim_end_matches("kB")
             .trim()

@@ -190,6 +190,27 @@ pub async fn sample(server: &Server, seconds: u64) -> (Vec<f64>, usize) {
     (latencies, missing)
 }
 
+/// 1,024 OFREP evaluations whose contexts are just under the body limit, 32 in flight.
+async fn burst(base_url: &str) {
+    let http = reqwest::Client::new();
+    let body = json!({"context": {"targetingKey": "u", "blob": "x".repeat(30 * 1024)}}).to_string();
+    let url = format!("{base_url}/ofrep/v1/evaluate/flags/{FLAG}");
+    let workers: Vec<_> = (0..32)
+        .map(|_| {
+            let (http, body, url) = (http.clone(), body.clone(), url.clone());
+            tokio::spawn(async move {
+                for _ in 0..32 {
+                    let request = http.post(&url).header("content-type", "application/json");
+                    let _ = request.body(body.clone()).send().await;
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.await;
+    }
+}
+
 /// DynamoDB reads the proxy has seen.
 pub fn reads(proxy: &DynamoProxy) -> usize {
     ["GetItem", "Query", "BatchGetItem", "Scan"]
@@ -433,6 +454,33 @@ pub fn rows(
         ratio: Ratio::None,
         goal: "generation check(s) + the flag",
     });
+
+    eprintln!("bench: extension memory through a burst of large contexts");
+    let (before, peak, after) = runtime.block_on(async {
+        let fixture = Fixture::new("bench-burst").await?;
+        let running = ofrep::start(extension_binary, &fixture.table, &endpoint).await?;
+        let before = running.rss_mib()?;
+        burst(&running.base_url).await;
+        let peak = running.peak_rss_mib()?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        anyhow::Ok((before, peak, running.rss_mib()?))
+    })?;
+    for (what, mib) in [
+        ("before", before),
+        ("peak during", peak),
+        ("2 s after", after),
+    ] {
+        rows.push(Row {
+            measure: format!(
+                "Extension RSS {what} 1,024 evaluations with 30 KiB contexts, 32 at once"
+            ),
+            unit: "MiB",
+            ours: sample_of([mib]),
+            reference: None,
+            ratio: Ratio::None,
+            goal: "far below the function's memory; returned after",
+        });
+    }
 
     eprintln!("bench: extension cold start with DynamoDB up, refusing, stalled");
     let closed = {

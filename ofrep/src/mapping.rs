@@ -52,8 +52,8 @@ impl Failure {
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::General,
             format!(
-                "the flag store cannot answer ({:?}): {unavailable}",
-                unavailable.kind()
+                "the flag store cannot answer ({}): {unavailable}",
+                unavailable.kind().as_str()
             ),
         )
     }
