@@ -305,7 +305,7 @@ async fn a_store_that_cannot_answer_is_500_general_never_flag_not_found() {
         assert_eq!(answer.body["errorCode"], "GENERAL");
         let details = answer.body["errorDetails"].as_str().unwrap_or_default();
         assert!(
-            details.contains("TableMissing") && details.contains("does not exist"),
+            details.contains("TABLE_MISSING") && details.contains("does not exist"),
             "{details}"
         );
         // What callers see names no table, account or ARN.

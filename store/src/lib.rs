@@ -23,28 +23,36 @@
 //!
 //! # A Lambda that only reads the table (daemon mode)
 //!
-//! In daemon mode the SDK never connects to LaunchDarkly for flag data: it evaluates from what
-//! the table holds, cached for the builder's TTL (15 s by default).
+//! In daemon mode the SDK never connects to LaunchDarkly for flag data. Give it a [`Mirror`]:
+//! an in-memory copy of the table that answers from memory, follows the data generation this
+//! project's syncer commits (fresh within about a second, for one small read per second),
+//! and keeps answering from the data it has while DynamoDB fails or stalls.
 //!
 //! ```no_run
 //! use std::sync::Arc;
+//! use std::time::Duration;
 //! use launchdarkly_dynamo_store::DynamoDbStoreBuilder;
 //! use launchdarkly_server_sdk::{Client, ConfigBuilder, ContextBuilder, PersistentDataStoreBuilder};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let store = DynamoDbStoreBuilder::new("launchdarkly-staging");
-//! let mut data_store = PersistentDataStoreBuilder::new(Arc::new(store));
-//! data_store.cache_seconds(30);
+//! let mirror = DynamoDbStoreBuilder::new("launchdarkly-staging").build_mirror().await?;
+//! let mut data_store = PersistentDataStoreBuilder::new(Arc::new(mirror.clone()));
+//! data_store.no_caching(); // the mirror is the cache
 //! let config = ConfigBuilder::new("sdk-key")
 //!     .daemon_mode(true)
 //!     .data_store(&data_store)
 //!     .build()?;
 //! let client = Client::build(config)?;
 //! client.start_with_default_executor();
+//! mirror.refresh_within(Duration::from_secs(1)).await; // the first load, at most a second
 //! let context = ContextBuilder::new("user-123").build()?;
 //! let enabled = client.bool_variation(&context, "my-flag", false);
 //! # let _ = enabled; Ok(()) }
 //! ```
+//!
+//! The store itself also works in daemon mode, with the SDK's TTL cache
+//! (`PersistentDataStoreBuilder::new(Arc::new(DynamoDbStoreBuilder::new(table)))`), as the
+//! official stores do.
 //!
 //! # Writers that are not the SDK
 //!
