@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use futures::StreamExt;
 use launchdarkly_server_sdk::Context;
 use ld_dynamo_reader::Reader;
 use sha2::{Digest, Sha256};
@@ -144,9 +145,14 @@ fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     response
 }
 
+/// A body beyond [`MAX_BODY`] is still read, and thrown away, up to this much (within
+/// [`DRAIN_TIME`]), so that a client still sending it gets the 413 instead of a broken pipe.
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The `context` of an OFREP request body as a LaunchDarkly context.
 async fn request_context(body: Body) -> Result<Context, Failure> {
-    let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
+    let Some(bytes) = read_limited(body).await else {
         // Too large, or the connection broke mid-body: say so rather than parse a cut body.
         return Err(Failure::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -155,6 +161,30 @@ async fn request_context(body: Body) -> Result<Context, Failure> {
         ));
     };
     parse_context(&bytes)
+}
+
+/// The body if it is at most [`MAX_BODY`] bytes; `None` otherwise (the rest drained, bounded).
+async fn read_limited(body: Body) -> Option<Vec<u8>> {
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    let read = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.ok()?;
+            seen += chunk.len();
+            if seen <= MAX_BODY {
+                kept.extend_from_slice(&chunk);
+            } else if seen > DRAIN_LIMIT {
+                return None;
+            }
+        }
+        Some(())
+    };
+    tokio::time::timeout(DRAIN_TIME, read)
+        .await
+        .ok()
+        .flatten()?;
+    (seen <= MAX_BODY).then_some(kept)
 }
 
 fn parse_context(bytes: &[u8]) -> Result<Context, Failure> {
