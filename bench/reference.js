@@ -113,7 +113,9 @@ async function sample(table, flag, contextKey, seconds, intervalMs) {
   const until = Date.now() + Number(seconds) * 1000;
   while (Date.now() < until) {
     const started = process.hrtime.bigint();
-    const value = await ld.variation(flag, context, null);
+    // A caller gives up after 5 s (the Python OFREP provider's default timeout): counted as an
+    // answer without a value, at 5,000 ms.
+    const value = await Promise.race([ld.variation(flag, context, null), sleep(5000).then(() => null)]);
     latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
     if (value === null) missing += 1;
     await sleep(Number(intervalMs));

@@ -34,8 +34,9 @@ pub struct Fixture {
 
 fn snapshot(version: u64) -> Snapshot {
     let flag = json!({"key": FLAG, "version": version, "on": true, "targets": [], "prerequisites": [],
-        "rules": [], "fallthrough": {"variation": version % 2}, "offVariation": 0,
-        "variations": ["even", "odd"], "salt": "s"});
+        "rules": [], "fallthrough": {"variation": 0}, "offVariation": 0,
+        // A value of its own per version: a reader one change behind never looks current.
+        "variations": [format!("value-{version}")], "salt": "s"});
     let mut snapshot = Snapshot::default();
     snapshot.insert(
         Kind::Flags,
@@ -65,7 +66,7 @@ impl Fixture {
         Ok(fixture)
     }
 
-    /// Syncs the next version, which serves the other variation.
+    /// Syncs the next version, which serves a value no earlier version served.
     pub async fn change(&mut self) -> anyhow::Result<()> {
         self.version += 1;
         crate::fenced_sync(
