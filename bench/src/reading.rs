@@ -66,6 +66,11 @@ impl Fixture {
         Ok(fixture)
     }
 
+    /// The value the current version serves.
+    pub fn expected(&self) -> String {
+        format!("value-{}", self.version)
+    }
+
     /// Syncs the next version, which serves a value no earlier version served.
     pub async fn change(&mut self) -> anyhow::Result<()> {
         self.version += 1;
@@ -162,12 +167,12 @@ impl Server {
 /// Change synced → answered by `server`, in ms (the sync's own time excluded).
 pub async fn change_latency(server: &Server, fixture: &mut Fixture) -> anyhow::Result<f64> {
     let http = reqwest::Client::new();
-    let (_, first) = server.value(&http).await;
     fixture.change().await?;
+    let expected = Some(fixture.expected());
     let started = Instant::now();
     loop {
         let (_, now) = server.value(&http).await;
-        if now.is_some() && now != first {
+        if now == expected {
             return Ok(started.elapsed().as_secs_f64() * 1000.0);
         }
         if started.elapsed() > Duration::from_secs(60) {
