@@ -313,11 +313,6 @@ pub fn proxy() -> DynamoProxy {
     DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint())
 }
 
-/// `outage` for the next `OUTAGE_SECONDS`, then DynamoDB is back.
-pub fn outage_of(proxy: &DynamoProxy, outage: Outage) {
-    proxy.set_outage(outage);
-}
-
 use crate::{Ratio, Row, Sample};
 
 fn sample_of(values: impl IntoIterator<Item = f64>) -> Sample {
@@ -380,7 +375,7 @@ pub fn rows(
             let server = extension(extension_binary, &fixture.table, proxy.endpoint()).await?;
             let http = reqwest::Client::new();
             server.value(&http).await;
-            outage_of(&proxy, outage);
+            proxy.set_outage(outage);
             let ours = sample(&server, OUTAGE_SECONDS).await;
             proxy.set_outage(Outage::None);
             let node_proxy = crate::reading::proxy();
@@ -388,7 +383,7 @@ pub fn rows(
                 &fixture.table,
                 node_proxy.endpoint(),
                 OUTAGE_SECONDS,
-                || outage_of(&node_proxy, outage),
+                || node_proxy.set_outage(outage),
             )?;
             node_proxy.set_outage(Outage::None);
             anyhow::Ok((ours, node))

@@ -155,14 +155,8 @@ impl Mirror {
     /// Returns true when no check is running any more (the copy is as current as DynamoDB
     /// allowed); false when the wait ran out (the copy is served as it is).
     pub async fn refresh_within(&self, wait: Duration) -> bool {
-        let mut finished = self.inner.finished.subscribe();
-        let seen = *finished.borrow_and_update();
         self.start_refresh_if_due();
-        if !self.inner.refreshing.load(Ordering::SeqCst) {
-            return true;
-        }
-        let ended = async move { finished.wait_for(|count| *count > seen).await.is_ok() };
-        tokio::time::timeout(wait, ended).await.unwrap_or(false)
+        self.settle(wait).await
     }
 
     /// Waits at most `wait` for a check that is running to end; starts none. In Lambda, call it
