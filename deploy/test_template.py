@@ -191,6 +191,12 @@ class Template(unittest.TestCase):
         self.assertNotIn("${ssm:", self.text)
         self.assertIsNone(re.search(r"(sdk|api|mob)-[0-9a-f]{8}-", self.text), "no SDK key value")
 
+    def test_the_webhook_fails_closed_and_mass_deletions_are_guarded(self):
+        variables = self.function("store")["Environment"]["Variables"]
+        self.assertEqual(variables["LAUNCHDARKLY_ALLOW_UNSIGNED_WEBHOOKS"], "false")
+        self.assertEqual(variables["LAUNCHDARKLY_MAX_DELETE_PERCENT"], "50")
+        self.assertNotIn("LAUNCHDARKLY_ALLOW_MASS_DELETE", variables)
+
     def test_outputs_give_the_urls(self):
         self.assertIn("WebhookUrl", self.t["Outputs"])
         self.assertIn("ReaderUrl", self.t["Outputs"])

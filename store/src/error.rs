@@ -77,6 +77,20 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// The data set would delete more of the stored flags than the apply's
+    /// [`DeletionLimit`](crate::DeletionLimit) allows. Nothing was written.
+    #[error("refusing to delete {deleting} of the {stored} flags stored in table \"{table}\" (the limit is every flag, or more than {limit_percent}% of them): nothing was written")]
+    MassDeletion {
+        /// The table name.
+        table: String,
+        /// Flags the data set no longer has.
+        deleting: usize,
+        /// Flags stored.
+        stored: usize,
+        /// The share allowed.
+        limit_percent: u8,
+    },
+
     /// Loading the AWS configuration or starting the store's runtime failed.
     #[error("could not set up the DynamoDB store: {0}")]
     Setup(String),

@@ -18,8 +18,8 @@ use crate::schema::{
     self, decode_item, item_attributes, key_attributes, marker_attributes, stored_version, Kind,
     Namespaces, GENERATION_KEY,
 };
-use crate::snapshot::{plan, Compare, Snapshot, StoredRow, StoredRows};
-use crate::sync::{Generation, SyncCoordinator, SyncLease};
+use crate::snapshot::{plan, Compare, Plan, Snapshot, StoredRow, StoredRows};
+use crate::sync::{DeletionLimit, Generation, SyncCoordinator, SyncLease};
 
 /// Called by [`DynamoDbStore::upsert`] between its decision to write and the write itself, so
 /// tests can make another writer race with it (the official stores' "concurrent modification"
@@ -228,6 +228,7 @@ impl DynamoDbStore {
             .await??;
         let stored = HashMap::from([(Kind::Flags, flags), (Kind::Segments, segments)]);
         let plan = plan(snapshot, &stored, self.namespaces(), options.compare);
+        self.check_deletions(&plan, stored[&Kind::Flags].len(), &options)?;
 
         let mut report = ApplyReport {
             unchanged: plan.unchanged,
@@ -334,6 +335,30 @@ impl DynamoDbStore {
             .get(Generation::key(self.namespaces().sync()))
             .await?;
         Ok(row.as_ref().and_then(Generation::from_row))
+    }
+
+    /// Refuses a plan that deletes more stored flags than the options allow, before any write.
+    fn check_deletions(
+        &self,
+        plan: &Plan<'_>,
+        stored: usize,
+        options: &ApplyOptions<'_>,
+    ) -> Result<(), StoreError> {
+        let deleting = plan
+            .deletes
+            .iter()
+            .filter(|item| item.kind == Kind::Flags)
+            .count();
+        let limit = options.deletion_limit;
+        if limit.refuses(deleting, stored) {
+            return Err(StoreError::MassDeletion {
+                table: self.table_name().to_string(),
+                deleting,
+                stored,
+                limit_percent: limit.percent(),
+            });
+        }
+        Ok(())
     }
 
     /// Writes the generation row, fenced like the data.
@@ -443,11 +468,23 @@ impl DynamoDbStore {
 /// let options = ApplyOptions::default().compare(Compare::Content).deadline(deadline);
 /// # let _ = options;
 /// ```
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct ApplyOptions<'a> {
     fence: Option<&'a SyncLease>,
     deadline: Option<Instant>,
     compare: Compare,
+    deletion_limit: DeletionLimit,
+}
+
+impl Default for ApplyOptions<'_> {
+    fn default() -> Self {
+        Self {
+            fence: None,
+            deadline: None,
+            compare: Compare::default(),
+            deletion_limit: DeletionLimit::Unlimited,
+        }
+    }
 }
 
 impl<'a> ApplyOptions<'a> {
@@ -467,6 +504,13 @@ impl<'a> ApplyOptions<'a> {
     /// How stored items are compared with the snapshot.
     pub fn compare(mut self, compare: Compare) -> Self {
         self.compare = compare;
+        self
+    }
+
+    /// Refuse (with [`StoreError::MassDeletion`], before any write) a snapshot that deletes
+    /// more stored flags than `limit` allows. Unlimited by default, as the SDK's `init` is.
+    pub fn deletion_limit(mut self, limit: DeletionLimit) -> Self {
+        self.deletion_limit = limit;
         self
     }
 }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
+use launchdarkly_dynamo_store::DeletionLimit;
 
 use ld_dynamo_common::secrets::SecretSource;
 pub use ld_dynamo_common::settings::ConfigError;
@@ -49,14 +51,29 @@ pub struct Settings {
     #[command(flatten)]
     pub sdk_key: SdkKeyArgs,
 
-    /// Webhook signing secret; when set, unsigned or wrongly signed webhooks get 401.
+    /// Webhook signing secret: webhooks without its signature get 401.
     #[arg(long, env = "LAUNCHDARKLY_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
 
-    /// SSM parameter holding the webhook secret (e.g. /launchdarkly/staging/webhooksecret); a
-    /// missing parameter turns the signature check off, with a warning.
+    /// SSM parameter holding the webhook secret (e.g. /launchdarkly/staging/webhooksecret).
+    /// While it does not exist every webhook is refused (401) with an ERROR line.
     #[arg(long, env = "LAUNCHDARKLY_WEBHOOK_SECRET_PARAM")]
     pub webhook_secret_param: Option<String>,
+
+    /// Accept webhooks without a signature when no webhook secret is configured. Off by
+    /// default: the webhook is on the internet, and anyone could start syncs.
+    #[arg(long, env = "LAUNCHDARKLY_ALLOW_UNSIGNED_WEBHOOKS", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_unsigned_webhooks: bool,
+
+    /// A sync that would delete every stored flag, or more than this percentage of them (when
+    /// more than 5 would go), is refused and writes nothing.
+    #[arg(long, env = "LAUNCHDARKLY_MAX_DELETE_PERCENT", default_value_t = 50)]
+    pub max_delete_percent: u8,
+
+    /// Allow a sync to delete any number of stored flags, for a deliberate clean-up (a manual
+    /// invoke can ask for it once with `{"allowMassDelete": true}`).
+    #[arg(long, global = true, env = "LAUNCHDARKLY_ALLOW_MASS_DELETE", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_mass_delete: bool,
 
     /// How long secrets read from SSM are reused before being read again.
     #[arg(long, env = "LAUNCHDARKLY_SECRETS_TTL_SECONDS", default_value_t = 300)]
@@ -90,6 +107,8 @@ pub struct Config {
     pub base_uri: String,
     pub sdk_key: SecretSource,
     pub webhook_secret: Option<SecretSource>,
+    pub allow_unsigned_webhooks: bool,
+    pub deletion_limit: DeletionLimit,
     pub secrets_ttl: Duration,
     pub sync_timeout: Duration,
     pub http_timeout: Duration,
@@ -135,6 +154,12 @@ impl Settings {
                 ),
             ));
         }
+        if self.max_delete_percent > 100 {
+            return Err(ConfigError::Invalid(
+                "LAUNCHDARKLY_MAX_DELETE_PERCENT",
+                format!("{} is not a percentage (0 to 100)", self.max_delete_percent),
+            ));
+        }
         if self.max_response_mb == 0 {
             return Err(ConfigError::Invalid(
                 "LAUNCHDARKLY_MAX_RESPONSE_MB",
@@ -147,6 +172,12 @@ impl Settings {
             base_uri,
             sdk_key,
             webhook_secret,
+            allow_unsigned_webhooks: self.allow_unsigned_webhooks,
+            deletion_limit: if self.allow_mass_delete {
+                DeletionLimit::Unlimited
+            } else {
+                DeletionLimit::share(self.max_delete_percent)
+            },
             secrets_ttl: Duration::from_secs(self.secrets_ttl_seconds),
             sync_timeout: Duration::from_secs(self.sync_timeout_seconds),
             http_timeout: Duration::from_secs(self.http_timeout_seconds),
@@ -173,6 +204,7 @@ mod tests {
             http_timeout_seconds: 20,
             lease_seconds: 10,
             max_response_mb: 32,
+            max_delete_percent: 50,
             ..Settings::default()
         }
     }
@@ -203,7 +235,14 @@ mod tests {
 
     #[test]
     fn each_problem_names_the_variable() {
-        let cases: [(Settings, &str); 8] = [
+        let cases: [(Settings, &str); 9] = [
+            (
+                Settings {
+                    max_delete_percent: 101,
+                    ..settings()
+                },
+                "LAUNCHDARKLY_MAX_DELETE_PERCENT is invalid",
+            ),
             (
                 Settings {
                     lease_seconds: 1,

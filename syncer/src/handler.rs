@@ -10,8 +10,8 @@ use ld_dynamo_common::http::json_response;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::sync::{Summary, SyncError, Syncer, Trigger};
-use crate::webhook;
+use crate::sync::{Summary, SyncError, SyncRequest, Syncer, Trigger};
+use crate::webhook::{self, WebhookAuth};
 
 /// API Gateway gives up on an integration after 30 s: answer a webhook before that
 /// (LaunchDarkly retries a failed delivery; the schedule catches up).
@@ -44,31 +44,35 @@ pub async fn handle(
         request.request_context_ref(),
         Some(RequestContext::PassThrough)
     ) {
-        let trigger = event_trigger(request.body());
-        let summary = run_sync(syncer, trigger, deadline).await?;
+        let summary = run_sync(syncer, event_request(request.body()), deadline).await?;
         return Ok(json_response(StatusCode::OK, &to_json(&summary)));
     }
     Ok(handle_webhook(syncer, &request, deadline).await)
 }
 
-/// A scheduled event from EventBridge, or a manual invoke with any other payload.
-fn event_trigger(body: &[u8]) -> Trigger {
+/// A scheduled event from EventBridge, or a manual invoke with any other payload; only a
+/// manual invoke (IAM-authorized, never the internet) may ask for `{"allowMassDelete": true}`.
+fn event_request(body: &[u8]) -> SyncRequest {
     let event: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let scheduled = event.get("source").and_then(Value::as_str) == Some("aws.events")
         || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
     if scheduled {
-        Trigger::Schedule
-    } else {
-        Trigger::Manual
+        return Trigger::Schedule.into();
+    }
+    SyncRequest {
+        trigger: Trigger::Manual,
+        allow_mass_delete: event.get("allowMassDelete").and_then(Value::as_bool) == Some(true),
     }
 }
 
 async fn run_sync(
     syncer: &Syncer,
-    trigger: Trigger,
+    request: impl Into<SyncRequest>,
     deadline: Instant,
 ) -> Result<Summary, SyncError> {
-    match syncer.sync(trigger, deadline).await {
+    let request = request.into();
+    let trigger = request.trigger;
+    match syncer.sync(request, deadline).await {
         Ok(summary) => {
             log_summary(&summary);
             Ok(summary)
@@ -114,25 +118,8 @@ async fn handle_webhook(syncer: &Syncer, request: &Request, deadline: Instant) -
     if request.method() != Method::POST {
         return error_response(StatusCode::METHOD_NOT_ALLOWED, "only POST is accepted");
     }
-    match syncer.webhook_secret().await {
-        Ok(Some(secret)) => {
-            let signature = request
-                .headers()
-                .get("x-ld-signature")
-                .and_then(|v| v.to_str().ok());
-            if let Err(err) = webhook::verify(secret.expose().as_bytes(), request.body(), signature)
-            {
-                tracing::warn!("webhook refused with 401, no sync run: {err}; check that the secret in LaunchDarkly matches the webhook secret parameter");
-                return error_response(StatusCode::UNAUTHORIZED, "invalid webhook signature");
-            }
-        }
-        Ok(None) => {}
-        Err(err) => {
-            tracing::error!(
-                "webhook not processed: {err}; check the IAM permission ssm:GetParameter on it"
-            );
-            return error_response(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR);
-        }
+    if let Some(refusal) = authenticate(syncer, request).await {
+        return refusal;
     }
     // The body is an audit entry, possibly out of order: it is never applied as data. Every
     // webhook triggers a full fetch.
@@ -157,6 +144,42 @@ async fn handle_webhook(syncer: &Syncer, request: &Request, deadline: Instant) -
             "the sync did not complete; it will be retried",
         ),
         Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR),
+    }
+}
+
+/// Checks the webhook's signature as configured; `Some` is the answer to a refused webhook.
+async fn authenticate(syncer: &Syncer, request: &Request) -> Option<Response<Body>> {
+    match syncer.webhook_auth().await {
+        WebhookAuth::Verify(secret) => {
+            let signature = request
+                .headers()
+                .get("x-ld-signature")
+                .and_then(|v| v.to_str().ok());
+            let err =
+                webhook::verify(secret.expose().as_bytes(), request.body(), signature).err()?;
+            tracing::warn!("webhook refused with 401, no sync run: {err}; check that the secret in LaunchDarkly matches the webhook secret parameter");
+            Some(error_response(
+                StatusCode::UNAUTHORIZED,
+                "invalid webhook signature",
+            ))
+        }
+        WebhookAuth::Unsigned => None,
+        WebhookAuth::Refused(reason) => {
+            tracing::error!("webhook refused with 401, no sync run: {reason}");
+            Some(error_response(
+                StatusCode::UNAUTHORIZED,
+                "webhook signatures cannot be checked; see the function's log",
+            ))
+        }
+        WebhookAuth::Unreadable(err) => {
+            tracing::error!(
+                "webhook refused with 503, no sync run: {err}; check the function's IAM permission ssm:GetParameter (and kms:Decrypt) on it"
+            );
+            Some(error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "webhook signatures cannot be checked now; see the function's log",
+            ))
+        }
     }
 }
 

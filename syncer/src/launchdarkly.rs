@@ -1,10 +1,13 @@
 //! The LaunchDarkly client: `GET {base}/sdk/latest-all` with the server-side SDK key, ETag
 //! revalidation, bounded timeouts and retries of transient failures within the deadline.
+//! Redirects are followed only within the origin of `LAUNCHDARKLY_BASE_URI`, and only a few:
+//! data from any other host is never fetched, so it can never be written to the table.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH, LOCATION, RETRY_AFTER, USER_AGENT};
+use reqwest::redirect;
 use reqwest::StatusCode;
 use tokio::time::Instant;
 
@@ -17,6 +20,8 @@ const RETRY_CAP: Duration = Duration::from_secs(5);
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(10);
 /// Connection failures (refused, DNS) rarely heal within a sync: give up after this many.
 const CONNECT_ATTEMPTS: u32 = 2;
+/// Same-origin redirects followed in one request; more is a loop or a misconfiguration.
+pub const MAX_REDIRECTS: usize = 3;
 
 /// What a fetch got.
 #[derive(Debug)]
@@ -46,6 +51,10 @@ pub enum FetchError {
         attempts: u32,
         reason: String,
     },
+    #[error("LAUNCHDARKLY_BASE_URI {base_uri} redirected to another origin ({location}); nothing was fetched from there nor written: set LAUNCHDARKLY_BASE_URI to the URL that serves the data")]
+    CrossOriginRedirect { base_uri: String, location: String },
+    #[error("LAUNCHDARKLY_BASE_URI {base_uri} redirected more than {MAX_REDIRECTS} times (a redirect loop?); nothing was written: set LAUNCHDARKLY_BASE_URI to the URL that serves the data")]
+    TooManyRedirects { base_uri: String },
     #[error("the LaunchDarkly response is larger than {limit_mb} MiB (LAUNCHDARKLY_MAX_RESPONSE_MB); nothing was written: raise the limit and the function's memory together")]
     TooLarge { limit_mb: u64 },
 }
@@ -66,10 +75,11 @@ impl LaunchDarklyClient {
         request_timeout: Duration,
         max_body: u64,
     ) -> Result<Self, reqwest::Error> {
+        let base_uri = base_uri.trim_end_matches('/').to_string();
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(same_origin_redirects(&base_uri))
             .build()?;
-        let base_uri = base_uri.trim_end_matches('/').to_string();
         Ok(Self {
             http,
             url: format!("{base_uri}/sdk/latest-all"),
@@ -156,7 +166,11 @@ impl LaunchDarklyClient {
             request = request.header(IF_NONE_MATCH, etag);
         }
         let response = request.send().await.map_err(|e| {
-            if e.is_connect() {
+            if e.is_redirect() {
+                Attempt::Fatal(FetchError::TooManyRedirects {
+                    base_uri: self.base_uri.clone(),
+                })
+            } else if e.is_connect() {
                 Attempt::Unreachable(describe(&e))
             } else {
                 Attempt::retry(describe(&e))
@@ -165,6 +179,15 @@ impl LaunchDarklyClient {
         let status = response.status();
         match status {
             StatusCode::NOT_MODIFIED => Ok(Fetched::NotModified),
+            // The policy stopped at a redirect to another origin.
+            s if s.is_redirection() => Err(Attempt::Fatal(FetchError::CrossOriginRedirect {
+                base_uri: self.base_uri.clone(),
+                location: response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map_or_else(|| "no Location".to_string(), origin_of),
+            })),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 Err(Attempt::Fatal(FetchError::Unauthorized(status)))
             }
@@ -198,6 +221,29 @@ impl LaunchDarklyClient {
                 }))
             }
         }
+    }
+}
+
+/// Follows a redirect only to the origin (scheme, host, port) of `base_uri`, at most
+/// [`MAX_REDIRECTS`] times; any other redirect is answered to the caller as it is.
+fn same_origin_redirects(base_uri: &str) -> redirect::Policy {
+    let origin = reqwest::Url::parse(base_uri).ok().map(|url| url.origin());
+    redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if Some(attempt.url().origin()) == origin {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// The origin of a redirect target, for the log: never its path or query (they may hold tokens).
+fn origin_of(location: &str) -> String {
+    match reqwest::Url::parse(location) {
+        Ok(url) => url.origin().ascii_serialization(),
+        Err(_) => "a relative or malformed Location".to_string(),
     }
 }
 

@@ -11,4 +11,4 @@ pub mod webhook;
 
 pub use config::{Cli, Command, Config, Settings};
 pub use handler::handle;
-pub use sync::{Summary, SyncError, Syncer, Trigger};
+pub use sync::{Summary, SyncError, SyncRequest, Syncer, Trigger};

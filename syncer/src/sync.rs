@@ -9,8 +9,8 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use bytes::Bytes;
 use launchdarkly_dynamo_store::{
-    ApplyOptions, ApplyReport, Compare, Coverage, DynamoDbStore, DynamoDbStoreBuilder, StoreError,
-    SyncCoordinator, SyncLease, Turn,
+    ApplyOptions, ApplyReport, Compare, Coverage, DeletionLimit, DynamoDbStore,
+    DynamoDbStoreBuilder, StoreError, SyncCoordinator, SyncLease, Turn,
 };
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::launchdarkly::{FetchError, Fetched, LaunchDarklyClient};
 use crate::secrets::{CachedSecret, Secret, SecretError};
 use crate::validate::{self, InvalidBody, Skipped};
+use crate::webhook::WebhookAuth;
 
 /// What started a sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,6 +44,23 @@ impl Trigger {
             Coverage::Reconciled
         } else {
             Coverage::Any
+        }
+    }
+}
+
+/// One sync asked for: what started it, and whether it may delete any number of flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncRequest {
+    pub trigger: Trigger,
+    /// A deliberate clean-up: the configured deletion limit does not apply to this sync.
+    pub allow_mass_delete: bool,
+}
+
+impl From<Trigger> for SyncRequest {
+    fn from(trigger: Trigger) -> Self {
+        Self {
+            trigger,
+            allow_mass_delete: false,
         }
     }
 }
@@ -108,8 +126,32 @@ pub enum SyncError {
     Fetch(#[from] FetchError),
     #[error(transparent)]
     InvalidBody(#[from] InvalidBody),
+    #[error("LaunchDarkly's data set would delete {deleting} of the {stored} flags in the table (the limit: every flag, or more than {limit_percent}% of them); nothing was written. Check LAUNCHDARKLY_SDK_KEY_PARAM names this environment's SDK key and LAUNCHDARKLY_BASE_URI serves it; if the flags really were removed, run one sync with LAUNCHDARKLY_ALLOW_MASS_DELETE=true (`syncer sync --allow-mass-delete`, or invoke the function with {{\"allowMassDelete\": true}})")]
+    MassDeletion {
+        deleting: usize,
+        stored: usize,
+        limit_percent: u8,
+    },
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for SyncError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::MassDeletion {
+                deleting,
+                stored,
+                limit_percent,
+                ..
+            } => SyncError::MassDeletion {
+                deleting,
+                stored,
+                limit_percent,
+            },
+            other => SyncError::Store(other),
+        }
+    }
 }
 
 impl SyncError {
@@ -129,6 +171,26 @@ impl SyncError {
             _ => false,
         }
     }
+}
+
+/// What a webhook's revalidation found.
+enum Revalidated<'a> {
+    /// LaunchDarkly answered 304 and the table is initialized: nothing to do.
+    Current(&'a LastSync),
+    /// A sync is needed; with the body LaunchDarkly just sent, if it did.
+    Changed(Option<(Bytes, String)>),
+}
+
+/// How long the lease release may take after the sync ended (the budget's stated margin).
+const RELEASE_GRACE: Duration = Duration::from_millis(500);
+
+/// How the lease holder applies what it fetches.
+struct ApplyPlan {
+    trigger: Trigger,
+    reconcile: bool,
+    deletion_limit: DeletionLimit,
+    deadline: Instant,
+    started: Instant,
 }
 
 /// What a warm container remembers between syncs.
@@ -195,28 +257,35 @@ impl Syncer {
         })
     }
 
-    /// The webhook secret: `Ok(None)` when none is configured or its SSM parameter is missing.
-    /// While signatures are not checked, one WARN line per container says so.
-    pub async fn webhook_secret(&self) -> Result<Option<Secret>, SecretError> {
-        let value = match &self.webhook_secret {
-            Some(secret) => secret.get().await?,
-            None => None,
-        };
-        if value.is_none()
-            && !self
+    /// How webhooks are authenticated now. Fails closed: with no secret, webhooks are refused
+    /// unless unsigned ones were allowed explicitly (one WARN line per container says so).
+    pub async fn webhook_auth(&self) -> WebhookAuth {
+        let Some(source) = &self.webhook_secret else {
+            if !self.config.allow_unsigned_webhooks {
+                return WebhookAuth::Refused(
+                    "no webhook secret is configured: set LAUNCHDARKLY_WEBHOOK_SECRET_PARAM to an SSM parameter holding the secret shown in LaunchDarkly's webhook settings (or allow unsigned webhooks with LAUNCHDARKLY_ALLOW_UNSIGNED_WEBHOOKS=true)".to_string(),
+                );
+            }
+            if !self
                 .unsigned_warned
                 .swap(true, std::sync::atomic::Ordering::Relaxed)
-        {
-            match self.webhook_secret.as_ref().and_then(|s| s.parameter()) {
-                Some(parameter) => tracing::warn!(
-                    "the webhook secret parameter \"{parameter}\" does not exist in SSM: webhook signatures are NOT checked; create it to turn the check on"
-                ),
-                None => tracing::warn!(
-                    "no webhook secret is configured: webhook signatures are NOT checked; set LAUNCHDARKLY_WEBHOOK_SECRET_PARAM to turn the check on"
-                ),
+            {
+                tracing::warn!(
+                    "LAUNCHDARKLY_ALLOW_UNSIGNED_WEBHOOKS is on and no webhook secret is configured: anyone who knows the URL can start syncs"
+                );
             }
+            return WebhookAuth::Unsigned;
+        };
+        match source.get().await {
+            Ok(Some(secret)) => WebhookAuth::Verify(secret),
+            Ok(None) => {
+                let parameter = source.parameter().unwrap_or_default();
+                WebhookAuth::Refused(format!(
+                    "the webhook secret parameter \"{parameter}\" does not exist in SSM: create it with `aws ssm put-parameter --name {parameter} --type SecureString --value <the secret shown in LaunchDarkly's webhook settings>`"
+                ))
+            }
+            Err(err) => WebhookAuth::Unreadable(err),
         }
-        Ok(value)
     }
 
     /// Runs one full sync within `deadline` (and the configured sync timeout).
@@ -226,38 +295,46 @@ impl Syncer {
     /// nothing is written. Otherwise the trigger takes a ticket and waits for the lease; if a
     /// sync that started fetching after the ticket succeeds meanwhile, that sync answers this
     /// trigger too. The holder fetches, then applies under the lease's fence.
-    pub async fn sync(&self, trigger: Trigger, deadline: Instant) -> Result<Summary, SyncError> {
+    pub async fn sync(
+        &self,
+        request: impl Into<SyncRequest>,
+        deadline: Instant,
+    ) -> Result<Summary, SyncError> {
+        let request = request.into();
+        let trigger = request.trigger;
         let started = Instant::now();
         let deadline = deadline.min(started + self.config.sync_timeout);
-        let sdk_key = self.sdk_key.get().await?.ok_or_else(|| {
-            SyncError::MissingSdkKey(self.sdk_key.parameter().unwrap_or_default().to_string())
-        })?;
+        let sdk_key = self
+            .bounded(deadline, "reading the SDK key", self.sdk_key.get())
+            .await??
+            .ok_or_else(|| {
+                SyncError::MissingSdkKey(self.sdk_key.parameter().unwrap_or_default().to_string())
+            })?;
         let mut last = self.last.lock().await;
-        let mut candidate = None;
-        if let (false, Some(previous)) = (trigger.reconciles(), last.as_ref()) {
-            match self
-                .launchdarkly
-                .fetch_all(&sdk_key, Some(&previous.etag), deadline)
-                .await?
-            {
-                Fetched::NotModified if self.store.is_initialized().await? => {
-                    return Ok(Summary {
-                        flags: previous.flags,
-                        segments: previous.segments,
-                        unchanged: previous.flags + previous.segments,
-                        not_modified: true,
-                        ..Summary::empty(trigger, started)
-                    });
-                }
-                Fetched::Data {
-                    body,
-                    etag: Some(etag),
-                } => candidate = Some((body, etag)),
-                _ => {}
+        let candidate = match self
+            .revalidate(trigger, &sdk_key, last.as_ref(), deadline)
+            .await?
+        {
+            Revalidated::Current(previous) => {
+                return Ok(Summary {
+                    flags: previous.flags,
+                    segments: previous.segments,
+                    unchanged: previous.flags + previous.segments,
+                    not_modified: true,
+                    ..Summary::empty(trigger, started)
+                })
             }
-        }
-        let ticket = self.coordinator.ticket(trigger.coverage()).await?;
-        let lease = match self.coordinator.wait_turn(&ticket, deadline).await? {
+            Revalidated::Changed(candidate) => candidate,
+        };
+        let turn = self.bounded(
+            deadline,
+            "waiting for the sync lease",
+            Box::pin(async {
+                let ticket = self.coordinator.ticket(trigger.coverage()).await?;
+                self.coordinator.wait_turn(&ticket, deadline).await
+            }),
+        );
+        let lease = match turn.await?? {
             Turn::Covered => {
                 return Ok(Summary {
                     covered: true,
@@ -270,17 +347,38 @@ impl Syncer {
         // A webhook that holds the lease reconciles too when a waiting trigger asked for it, so
         // one sync answers everyone who arrived before it fetched.
         let reconcile = trigger.reconciles() || lease.must_reconcile();
+        let plan = ApplyPlan {
+            trigger,
+            reconcile,
+            deletion_limit: match request.allow_mass_delete {
+                true => DeletionLimit::Unlimited,
+                false => self.config.deletion_limit,
+            },
+            deadline,
+            started,
+        };
         let result = self
-            .fetch_and_apply(
-                trigger, reconcile, &sdk_key, candidate, &lease, deadline, started,
+            .bounded(
+                deadline,
+                "fetching and writing",
+                // Boxed: the apply's future is large, and test threads' stacks are small.
+                Box::pin(self.fetch_and_apply(&plan, &sdk_key, candidate, &lease)),
             )
-            .await;
+            .await
+            .and_then(|result| result);
         let coverage = if reconcile {
             Coverage::Reconciled
         } else {
             Coverage::Any
         };
-        lease.release(result.is_ok().then_some(coverage)).await;
+        // Renewal stops here; a release DynamoDB does not answer in time only makes the next
+        // sync wait for the lease to expire.
+        let release = lease.release(result.is_ok().then_some(coverage));
+        if tokio::time::timeout(RELEASE_GRACE, release).await.is_err() {
+            tracing::warn!(
+                "releasing the sync lease took longer than {RELEASE_GRACE:?}; the next sync waits until it expires"
+            );
+        }
         match result {
             Ok((summary, remembered)) => {
                 *last = remembered;
@@ -294,34 +392,83 @@ impl Syncer {
         }
     }
 
-    /// Under the lease: fetch (or confirm that `candidate` is still current), validate, apply.
-    #[allow(clippy::too_many_arguments)]
-    async fn fetch_and_apply(
+    /// A webhook in a warm container asks LaunchDarkly whether the data it applied last is
+    /// still current (`If-None-Match`); every other trigger reconciles, so it never stops here.
+    async fn revalidate<'a>(
         &self,
         trigger: Trigger,
-        reconcile: bool,
+        sdk_key: &Secret,
+        last: Option<&'a LastSync>,
+        deadline: Instant,
+    ) -> Result<Revalidated<'a>, SyncError> {
+        let Some(previous) = last.filter(|_| !trigger.reconciles()) else {
+            return Ok(Revalidated::Changed(None));
+        };
+        let fetched = self
+            .launchdarkly
+            .fetch_all(sdk_key, Some(&previous.etag), deadline)
+            .await?;
+        Ok(match fetched {
+            Fetched::NotModified => {
+                let initialized = self.store.is_initialized();
+                match self
+                    .bounded(deadline, "checking the table", initialized)
+                    .await??
+                {
+                    true => Revalidated::Current(previous),
+                    false => Revalidated::Changed(None),
+                }
+            }
+            Fetched::Data {
+                body,
+                etag: Some(etag),
+            } => Revalidated::Changed(Some((body, etag))),
+            Fetched::Data { .. } => Revalidated::Changed(None),
+        })
+    }
+
+    /// Runs `work` until `deadline`: no step of a sync outlives its budget.
+    async fn bounded<T>(
+        &self,
+        deadline: Instant,
+        phase: &'static str,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<T, SyncError> {
+        tokio::time::timeout_at(deadline, work).await.map_err(|_| {
+            SyncError::Store(StoreError::Deadline {
+                table: self.config.table.clone(),
+                phase,
+            })
+        })
+    }
+
+    /// Under the lease: fetch (or confirm that `candidate` is still current), validate, apply.
+    async fn fetch_and_apply(
+        &self,
+        plan: &ApplyPlan,
         sdk_key: &Secret,
         candidate: Option<(Bytes, String)>,
         lease: &SyncLease,
-        deadline: Instant,
-        started: Instant,
     ) -> Result<(Summary, Option<LastSync>), SyncError> {
-        let (body, etag) = self.fetch_current(sdk_key, candidate, deadline).await?;
+        let (body, etag) = self
+            .fetch_current(sdk_key, candidate, plan.deadline)
+            .await?;
         let parsed = validate::parse(&body)?;
         drop(body);
-        let compare = if reconcile {
+        let compare = if plan.reconcile {
             Compare::Content
         } else {
             Compare::Versions
         };
         let options = ApplyOptions::default()
             .fenced_by(lease)
-            .deadline(deadline)
-            .compare(compare);
+            .deadline(plan.deadline)
+            .compare(compare)
+            .deletion_limit(plan.deletion_limit);
         let report = self.store.apply(&parsed.snapshot, options).await?;
         let summary = Summary {
-            reconciled: reconcile,
-            ..summarize(trigger, &parsed, &report, started)
+            reconciled: plan.reconcile,
+            ..summarize(plan.trigger, &parsed, &report, plan.started)
         };
         // Remember the ETag only when everything was applied, so a skipped item is retried.
         let remembered = etag.filter(|_| !summary.is_partial()).map(|etag| LastSync {

@@ -4,6 +4,21 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use crate::secrets::{Secret, SecretError};
+
+/// How a webhook is authenticated.
+#[derive(Debug)]
+pub enum WebhookAuth {
+    /// Check `X-LD-Signature` with this secret.
+    Verify(Secret),
+    /// No secret is configured and the operator allowed unsigned webhooks.
+    Unsigned,
+    /// Every webhook is refused (401) until the operator fixes this (the message says how).
+    Refused(String),
+    /// The configured secret could not be read now (permissions, SSM throttling).
+    Unreadable(SecretError),
+}
+
 /// Why a webhook was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {

@@ -8,17 +8,7 @@ use std::process::Command;
 use common::*;
 
 fn syncer(env: &Env) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_syncer"));
-    command
-        .env_remove("AWS_LAMBDA_RUNTIME_API")
-        .env("LAUNCHDARKLY_DYNAMODB_TABLE", &env.table)
-        .env("LAUNCHDARKLY_BASE_URI", env.ld.base_uri())
-        .env("LAUNCHDARKLY_SDK_KEY", SDK_KEY)
-        .env(
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            ld_dynamo_testkit::dynamodb::endpoint(),
-        );
-    command
+    env.cli(env!("CARGO_BIN_EXE_syncer"))
 }
 
 #[tokio::test]
@@ -90,6 +80,9 @@ fn help_documents_every_setting() {
         "LAUNCHDARKLY_HTTP_TIMEOUT_SECONDS",
         "LAUNCHDARKLY_LEASE_SECONDS",
         "LAUNCHDARKLY_MAX_RESPONSE_MB",
+        "LAUNCHDARKLY_ALLOW_UNSIGNED_WEBHOOKS",
+        "LAUNCHDARKLY_MAX_DELETE_PERCENT",
+        "LAUNCHDARKLY_ALLOW_MASS_DELETE",
     ] {
         assert!(help.contains(variable), "--help mentions {variable}");
     }

@@ -161,17 +161,47 @@ async fn webhook_without_or_with_a_wrong_signature_is_refused_without_syncing() 
 }
 
 #[tokio::test]
-async fn without_a_secret_any_webhook_syncs_with_one_warning_per_container() {
-    let (env, syncer) = env_with_secret("hook-open", None).await;
+async fn without_a_secret_webhooks_are_refused_unless_unsigned_ones_are_allowed() {
+    let (env, syncer) = env_with_secret("hook-closed", None).await;
     let (logs, _guard) = ld_dynamo_testkit::logs::capture();
-    for _ in 0..3 {
+    for _ in 0..2 {
         let response = handle(&syncer, rest_event(json!({}), AUDIT_ENTRY), deadline())
+            .await
+            .unwrap();
+        assert_eq!(status(&response), 401, "{response}");
+        assert!(
+            !response.to_string().contains("LAUNCHDARKLY_"),
+            "{response}"
+        );
+    }
+    assert_eq!(env.ld.requests(), 0, "no fetch");
+    assert!(env.state().await.is_empty(), "no write");
+    let errors = logs.text();
+    let refusals = errors
+        .lines()
+        .filter(|line| {
+            line.contains("ERROR") && line.contains("set LAUNCHDARKLY_WEBHOOK_SECRET_PARAM")
+        })
+        .count();
+    assert_eq!(
+        refusals, 2,
+        "one ERROR line per refused webhook, saying what to set: {errors}"
+    );
+
+    let open = env
+        .syncer_with(Settings {
+            allow_unsigned_webhooks: true,
+            ..env.settings()
+        })
+        .await;
+    for _ in 0..3 {
+        let response = handle(&open, rest_event(json!({}), AUDIT_ENTRY), deadline())
             .await
             .unwrap();
         assert_eq!(status(&response), 200, "{response}");
     }
     assert_eq!(env.flags().await.len(), 1);
-    let warnings = logs.text().matches("signatures are NOT checked").count();
+    let warnings = logs.text().matches("anyone who knows the URL").count();
     assert_eq!(warnings, 1, "{}", logs.text());
 }
 
@@ -183,6 +213,7 @@ async fn webhook_failures_tell_the_caller_nothing_internal() {
             sdk_key: None,
             sdk_key_param: Some("/launchdarkly/private/sdkkey".into()),
         },
+        allow_unsigned_webhooks: true,
         ..env.settings()
     };
     let syncer = env.syncer_with(settings).await;
@@ -199,13 +230,15 @@ async fn webhook_failures_tell_the_caller_nothing_internal() {
     let mut served = data(&[("a", 1)], &[]);
     served["flags"]["secret-flag-name"] = json!({"key": "secret-flag-name", "version": 1});
     env.ld.set_data(served);
-    let response = handle(
-        &env.syncer().await,
-        rest_event(json!({}), AUDIT_ENTRY),
-        deadline(),
-    )
-    .await
-    .unwrap();
+    let open = env
+        .syncer_with(Settings {
+            allow_unsigned_webhooks: true,
+            ..env.settings()
+        })
+        .await;
+    let response = handle(&open, rest_event(json!({}), AUDIT_ENTRY), deadline())
+        .await
+        .unwrap();
     assert_eq!(status(&response), 200, "{response}");
     assert_eq!(body(&response)["status"], "partial");
     assert_eq!(body(&response)["skipped"], 1);
@@ -234,6 +267,7 @@ async fn a_failed_sync_answers_5xx_so_launchdarkly_retries() {
     ));
     let settings = Settings {
         sync_timeout_seconds: 2,
+        allow_unsigned_webhooks: true,
         ..env.settings()
     };
     let syncer_short = env.syncer_with(settings).await;
@@ -341,17 +375,39 @@ async fn secrets_come_from_ssm_at_run_time_and_rotate_after_the_ttl() {
 }
 
 #[tokio::test]
-async fn a_missing_webhook_secret_parameter_turns_the_check_off() {
+async fn a_missing_webhook_secret_parameter_refuses_every_webhook_and_says_what_to_create() {
     let env = Env::new("ssm-no-secret", data(&[("a", 1)], &[])).await;
+    let parameter = "/launchdarkly/nowhere/webhooksecret";
+    // Allowing unsigned webhooks does not open a configured check whose secret is missing.
     let settings = Settings {
-        webhook_secret_param: Some("/launchdarkly/nowhere/webhooksecret".into()),
+        webhook_secret_param: Some(parameter.into()),
+        allow_unsigned_webhooks: true,
         ..env.settings()
     };
     let syncer = env.syncer_with(settings).await;
+    let (logs, _guard) = ld_dynamo_testkit::logs::capture();
     let response = handle(&syncer, rest_event(json!({}), AUDIT_ENTRY), deadline())
         .await
         .unwrap();
-    assert_eq!(status(&response), 200, "{response}");
+    assert_eq!(status(&response), 401, "{response}");
+    assert!(!response.to_string().contains(parameter), "{response}");
+    assert_eq!(env.ld.requests(), 0, "no fetch");
+    assert!(env.state().await.is_empty(), "no write");
+    let line = logs
+        .text()
+        .lines()
+        .find(|line| line.contains("ERROR"))
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert!(
+        line.contains(parameter) && line.contains("aws ssm put-parameter"),
+        "{}",
+        logs.text()
+    );
+
+    // A manual invoke is not a webhook: it still syncs.
+    let summary = handle(&syncer, json!({}), deadline()).await.unwrap();
+    assert_eq!(summary["status"], "ok");
 }
 
 #[tokio::test]

@@ -25,6 +25,10 @@ pub enum Behavior {
     CutOff,
     /// Answer 200 with this raw text as the body.
     Raw(String),
+    /// Answer `307 Temporary Redirect` to this location (absolute, or a path on this host).
+    Redirect(String),
+    /// Answer 200 and send the body in pieces of `bytes`, one every `every`.
+    Trickle { bytes: usize, every: Duration },
 }
 
 struct Inner {
@@ -160,6 +164,14 @@ async fn latest_all(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap) 
                 .unwrap_or_default();
         }
         Some(Behavior::Raw(raw)) => return text(StatusCode::OK, raw),
+        Some(Behavior::Redirect(location)) => {
+            return Response::builder()
+                .status(StatusCode::TEMPORARY_REDIRECT)
+                .header("location", location)
+                .body(Body::empty())
+                .unwrap_or_default();
+        }
+        Some(Behavior::Trickle { bytes, every }) => return trickle(body, bytes, every),
         None => {}
     }
     let tag = etag(&body);
@@ -176,6 +188,25 @@ async fn latest_all(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap) 
         .header("content-type", "application/json")
         .header("etag", tag)
         .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+/// The body in pieces, one every `every`: a server (or a proxy) that answers but never finishes.
+fn trickle(body: String, bytes: usize, every: Duration) -> Response<Body> {
+    let pieces: Vec<Vec<u8>> = body
+        .into_bytes()
+        .chunks(bytes.max(1))
+        .map(<[u8]>::to_vec)
+        .collect();
+    let stream = futures::stream::unfold(pieces.into_iter(), move |mut pieces| async move {
+        let piece = pieces.next()?;
+        tokio::time::sleep(every).await;
+        Some((Ok::<_, std::io::Error>(piece), pieces))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Body::from_stream(stream))
         .unwrap_or_default()
 }
 

@@ -5,8 +5,10 @@
 
 mod fence;
 pub(crate) mod generation;
+mod guard;
 mod lease;
 
 pub(crate) use fence::Fence;
 pub use generation::Generation;
+pub use guard::DeletionLimit;
 pub use lease::{Coverage, SyncCoordinator, SyncLease, Ticket, Turn};

@@ -86,8 +86,25 @@ impl Env {
             http_timeout_seconds: 5,
             lease_seconds: 10,
             max_response_mb: 32,
+            max_delete_percent: 50,
             ..Settings::default()
         }
+    }
+
+    /// `binary` (the syncer's, `CARGO_BIN_EXE_syncer`) as an operator runs it against this
+    /// table and stand-in, outside Lambda.
+    pub fn cli(&self, binary: &str) -> std::process::Command {
+        let mut command = std::process::Command::new(binary);
+        command
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .env("LAUNCHDARKLY_DYNAMODB_TABLE", &self.table)
+            .env("LAUNCHDARKLY_BASE_URI", self.ld.base_uri())
+            .env("LAUNCHDARKLY_SDK_KEY", SDK_KEY)
+            .env(
+                "AWS_ENDPOINT_URL_DYNAMODB",
+                ld_dynamo_testkit::dynamodb::endpoint(),
+            );
+        command
     }
 
     pub async fn syncer(&self) -> Syncer {
