@@ -10,6 +10,7 @@ use ld_dynamo_common::http::json_response;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use crate::failure::FailureCategory;
 use crate::sync::{Summary, SyncError, SyncRequest, Syncer, Trigger};
 use crate::webhook::{self, WebhookAuth};
 
@@ -139,12 +140,25 @@ async fn handle_webhook(syncer: &Syncer, request: &Request, deadline: Instant) -
                 "covered": summary.covered,
             }),
         ),
-        Err(err) if err.is_transient() => error_response(
+        Err(err) => failure_response(&err),
+    }
+}
+
+/// A failed sync's answer: its category and what to check (the error itself is in the log).
+/// 503 for what a retry may not see, so LaunchDarkly redelivers; 500 for settings to fix.
+fn failure_response(err: &SyncError) -> Response<Body> {
+    let category = FailureCategory::of(err);
+    let (status, message) = match category.is_transient() {
+        true => (
             StatusCode::SERVICE_UNAVAILABLE,
             "the sync did not complete; it will be retried",
         ),
-        Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR),
-    }
+        false => (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR),
+    };
+    json_response(
+        status,
+        &json!({"status": "error", "error": message, "kind": category, "hint": category.hint()}),
+    )
 }
 
 /// Checks the webhook's signature as configured; `Some` is the answer to a refused webhook.

@@ -2,6 +2,7 @@
 //! official SDK table layout, on webhook, schedule and manual invoke.
 
 pub mod config;
+pub mod failure;
 pub mod handler;
 pub mod launchdarkly;
 pub use ld_dynamo_common::secrets;

@@ -156,20 +156,10 @@ impl From<StoreError> for SyncError {
 
 impl SyncError {
     /// True for failures that a later attempt may not see (LaunchDarkly or DynamoDB busy,
-    /// another sync holding the lease, the time budget), as opposed to configuration errors.
+    /// failing or slow, another sync holding the lease, the time budget), as opposed to
+    /// settings and data an operator has to fix.
     pub fn is_transient(&self) -> bool {
-        match self {
-            SyncError::Fetch(FetchError::Unauthorized(_)) => false,
-            SyncError::Fetch(_) => true,
-            SyncError::Store(err) => matches!(
-                err,
-                StoreError::LeaseBusy { .. }
-                    | StoreError::LeaseLost { .. }
-                    | StoreError::Deadline { .. }
-                    | StoreError::Incomplete { .. }
-            ),
-            _ => false,
-        }
+        crate::failure::FailureCategory::of(self).is_transient()
     }
 }
 

@@ -221,8 +221,9 @@ async fn webhook_failures_tell_the_caller_nothing_internal() {
         .await
         .unwrap();
     assert_eq!(status(&response), 500, "{response}");
+    assert_eq!(body(&response)["kind"], "SDK_KEY_MISSING", "{response}");
     let text = response.to_string();
-    for internal in ["/launchdarkly/private/sdkkey", "ssm", "SSM", &env.table] {
+    for internal in ["/launchdarkly/private/sdkkey", "ssm:", "SSM", &env.table] {
         assert!(!text.contains(internal), "{internal} leaked: {text}");
     }
 
@@ -246,6 +247,64 @@ async fn webhook_failures_tell_the_caller_nothing_internal() {
         !response.to_string().contains("secret-flag-name"),
         "{response}"
     );
+}
+
+#[tokio::test]
+async fn a_failing_table_is_answered_by_its_category_never_the_aws_message() {
+    let env = Env::new("hook-categories", data(&[("a", 1)], &[])).await;
+    let proxy =
+        ld_dynamo_testkit::proxy::DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
+    let settings = Settings {
+        allow_unsigned_webhooks: true,
+        sync_timeout_seconds: 2,
+        ..env.settings()
+    };
+    let syncer = env
+        .syncer_on(
+            settings,
+            ld_dynamo_testkit::dynamodb::client_for(proxy.endpoint()),
+        )
+        .await;
+    let cases = [
+        (
+            ld_dynamo_testkit::proxy::Outage::InternalServerError,
+            "UNAVAILABLE",
+        ),
+        (ld_dynamo_testkit::proxy::Outage::Stall, "UNREACHABLE"),
+    ];
+    for (outage, kind) in cases {
+        proxy.set_outage(outage);
+        let response = handle(&syncer, rest_event(json!({}), AUDIT_ENTRY), deadline())
+            .await
+            .unwrap();
+        assert_eq!(status(&response), 503, "{outage:?}: {response}");
+        assert_eq!(body(&response)["kind"], kind, "{response}");
+        assert!(body(&response)["hint"]
+            .as_str()
+            .is_some_and(|h| !h.is_empty()));
+    }
+    proxy.set_outage(ld_dynamo_testkit::proxy::Outage::None);
+
+    // The table is gone: AWS's message names it (and in AWS, the account and region).
+    env.dynamo
+        .delete_table()
+        .table_name(&env.table)
+        .send()
+        .await
+        .unwrap();
+    let response = handle(&syncer, rest_event(json!({}), AUDIT_ENTRY), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&response), 500, "{response}");
+    assert_eq!(body(&response)["kind"], "TABLE_MISSING", "{response}");
+    let text = response.to_string();
+    for internal in [
+        env.table.as_str(),
+        "ResourceNotFound",
+        "Cannot do operations",
+    ] {
+        assert!(!text.contains(internal), "{internal} leaked: {text}");
+    }
 }
 
 #[tokio::test]

@@ -111,20 +111,30 @@ impl ReadFailure {
             ReadFailure::Loading => FailureKind::Loading,
             ReadFailure::NeverSynced { .. } => FailureKind::NeverSynced,
             ReadFailure::Timeout { .. } => FailureKind::Unreachable,
-            ReadFailure::Store(err) => match err.aws_code() {
-                Some("ResourceNotFoundException") => FailureKind::TableMissing,
-                Some(
-                    "AccessDeniedException"
-                    | "UnrecognizedClientException"
-                    | "InvalidSignatureException"
-                    | "ExpiredTokenException"
-                    | "MissingAuthenticationTokenException",
-                ) => FailureKind::AccessDenied,
-                Some("dispatch failure" | "timeout") => FailureKind::Unreachable,
-                Some("ValidationException") if err.to_string().contains("key schema") => {
-                    FailureKind::WrongKeySchema
-                }
-                Some(code) if crate::error::is_throttling_code(code) => FailureKind::Throttled,
+            ReadFailure::Store(err) => FailureKind::of(err),
+        }
+    }
+}
+
+impl FailureKind {
+    /// The category of a DynamoDB failure (any operation, reads or writes).
+    pub fn of(err: &StoreError) -> FailureKind {
+        match err.aws_code() {
+            Some("ResourceNotFoundException") => FailureKind::TableMissing,
+            Some(
+                "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "ExpiredTokenException"
+                | "MissingAuthenticationTokenException",
+            ) => FailureKind::AccessDenied,
+            Some("dispatch failure" | "timeout") => FailureKind::Unreachable,
+            Some("ValidationException") if err.to_string().contains("key schema") => {
+                FailureKind::WrongKeySchema
+            }
+            Some(code) if crate::error::is_throttling_code(code) => FailureKind::Throttled,
+            _ => match err {
+                StoreError::Deadline { .. } => FailureKind::Unreachable,
                 _ => FailureKind::Unavailable,
             },
         }
