@@ -26,8 +26,10 @@ use crate::sync::Fence;
 pub const MAX_BATCH_SIZE: usize = 25;
 /// DynamoDB accepts at most 100 actions in one `TransactWriteItems`; one is the fence check.
 const MAX_TRANSACTION_WRITES: usize = 99;
-/// DynamoDB refuses transactions over 4 MB; stay well under it by the official size estimate.
-const MAX_TRANSACTION_BYTES: usize = 3_500_000;
+/// DynamoDB refuses transactions over 4 MB. Each one in flight is held about three times
+/// (the writes, the request, its JSON), so transactions stay near 1 MB: the memory a sync
+/// needs is then set by the data, not by how many transactions run at once.
+const MAX_TRANSACTION_BYTES: usize = 1_000_000;
 
 const BACKOFF_BASE: Duration = Duration::from_millis(25);
 const BACKOFF_CAP: Duration = Duration::from_secs(2);
@@ -85,29 +87,30 @@ impl WriteOp {
             size: 0,
         })
     }
+}
 
-    /// The same write as one action of a transaction on `table`.
-    fn transact_item(&self, table: &str) -> Result<TransactWriteItem, String> {
-        if let Some(put) = self.request.put_request() {
-            let put = Put::builder()
-                .table_name(table)
-                .set_item(Some(put.item().clone()))
-                .build()
-                .map_err(|e| e.to_string())?;
-            return Ok(TransactWriteItem::builder().put(put).build());
-        }
-        let key = self
-            .request
-            .delete_request()
-            .map(|delete| delete.key().clone())
-            .unwrap_or_default();
-        let delete = Delete::builder()
+/// The same write as one action of a transaction on `table` (the attributes are moved).
+fn transact_item(request: WriteRequest, table: &str) -> Result<TransactWriteItem, String> {
+    let WriteRequest {
+        put_request,
+        delete_request,
+        ..
+    } = request;
+    if let Some(put) = put_request {
+        let put = Put::builder()
             .table_name(table)
-            .set_key(Some(key))
+            .set_item(Some(put.item))
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
+        return Ok(TransactWriteItem::builder().put(put).build());
     }
+    let key = delete_request.map(|delete| delete.key).unwrap_or_default();
+    let delete = Delete::builder()
+        .table_name(table)
+        .set_key(Some(key))
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
 }
 
 /// What a batch or fenced write did.
@@ -133,8 +136,8 @@ impl BatchOutcome {
         self.lease_lost |= other.lease_lost;
     }
 
-    fn fail(&mut self, ops: impl IntoIterator<Item = WriteOp>, cause: String) {
-        self.failed.extend(ops.into_iter().map(|op| op.item));
+    fn fail(&mut self, items: impl IntoIterator<Item = ItemRef>, cause: String) {
+        self.failed.extend(items);
         self.cause = Some(cause);
     }
 }
@@ -343,13 +346,23 @@ impl Table {
     ) -> BatchOutcome {
         let mut outcome = BatchOutcome::default();
         let mut actions = Vec::with_capacity(chunk.len() + 1);
-        let built = std::iter::once(fence.check(&self.name, shard))
-            .chain(chunk.iter().map(|op| op.transact_item(&self.name)))
-            .try_for_each(|action| action.map(|a| actions.push(a)));
+        let mut items = Vec::with_capacity(chunk.len());
+        let fence_check = fence
+            .check(&self.name, shard)
+            .map(|check| actions.push(check));
+        // The writes move into the transaction; only their names stay for the outcome.
+        let built = fence_check.and_then(|()| {
+            chunk.into_iter().try_for_each(|op| {
+                actions.push(transact_item(op.request, &self.name)?);
+                items.push(op.item);
+                Ok::<_, String>(())
+            })
+        });
         if let Err(e) = built {
-            outcome.fail(chunk, format!("building a transaction: {e}"));
+            outcome.fail(items, format!("building a transaction: {e}"));
             return outcome;
         }
+        let chunk = items;
         let mut attempt: u32 = 0;
         loop {
             if fence.is_lost() {
@@ -369,7 +382,7 @@ impl Table {
             };
             let cause = match result {
                 TransactionResult::Written => {
-                    outcome.done.extend(chunk.into_iter().map(|op| op.item));
+                    outcome.done.extend(chunk);
                     return outcome;
                 }
                 TransactionResult::LeaseLost => {

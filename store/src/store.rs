@@ -401,20 +401,24 @@ impl DynamoDbStore {
             .table()
             .query(self.namespaces().of(kind), versions_only)
             .await?;
+        // Moved out of the rows, not copied: a reconciling sync holds every stored item.
         Ok(rows
-            .iter()
-            .filter_map(|row| match row.get(schema::SORT_KEY) {
-                Some(AttributeValue::S(key)) => Some((
-                    key.clone(),
-                    StoredRow {
-                        version: stored_version(row),
-                        item: match row.get(schema::ITEM_JSON_ATTRIBUTE) {
-                            Some(AttributeValue::S(item)) => Some(item.clone()),
-                            _ => None,
+            .into_iter()
+            .filter_map(|mut row| {
+                let version = stored_version(&row);
+                match row.remove(schema::SORT_KEY) {
+                    Some(AttributeValue::S(key)) => Some((
+                        key,
+                        StoredRow {
+                            version,
+                            item: match row.remove(schema::ITEM_JSON_ATTRIBUTE) {
+                                Some(AttributeValue::S(item)) => Some(item),
+                                _ => None,
+                            },
                         },
-                    },
-                )),
-                _ => None,
+                    )),
+                    _ => None,
+                }
             })
             .collect())
     }

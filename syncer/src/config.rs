@@ -94,7 +94,7 @@ pub struct Settings {
     pub lease_seconds: u64,
 
     /// Largest LaunchDarkly response accepted, in MiB; a larger one fails the sync instead of
-    /// exhausting the function's memory (give the function about 6x this much memory).
+    /// exhausting the function's memory (give the function about 3x this plus 64 MB).
     #[arg(long, env = "LAUNCHDARKLY_MAX_RESPONSE_MB", default_value_t = 32)]
     pub max_response_mb: u64,
 }

@@ -266,10 +266,14 @@ impl LaunchDarklyClient {
                 limit_mb: self.max_body / (1024 * 1024),
             })
         };
-        if response.content_length().is_some_and(|n| n > self.max_body) {
+        let announced = response.content_length();
+        if announced.is_some_and(|n| n > self.max_body) {
             return Err(too_large());
         }
-        let mut body = bytes::BytesMut::new();
+        // Sized once when the length is announced: growing by doubling would briefly hold
+        // the old and the new buffer, three times the body.
+        let capacity = announced.and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+        let mut body = bytes::BytesMut::with_capacity(capacity);
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {

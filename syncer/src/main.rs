@@ -9,7 +9,9 @@ use tokio::time::Instant;
 /// Exit status of `syncer sync` when the sync ran but skipped items (1: failed, 2: bad settings).
 const EXIT_PARTIAL: u8 = 3;
 
-#[tokio::main]
+// One thread: a sync waits on the network, and every extra thread keeps its own malloc arena
+// (memory the function pays for).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let in_lambda = ld_dynamo_common::in_lambda();
     ld_dynamo_common::init_tracing(in_lambda);
