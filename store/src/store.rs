@@ -1,6 +1,6 @@
 //! The async store: reads, conditional upserts and snapshot applies over one table and prefix.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -227,18 +227,18 @@ impl DynamoDbStore {
             .within(options.deadline, "reading what the table holds", reads)
             .await??;
         let stored = HashMap::from([(Kind::Flags, flags), (Kind::Segments, segments)]);
-        let plan = plan(snapshot, &stored, self.namespaces(), options.compare);
+        let mut plan = plan(snapshot, &stored, self.namespaces(), options.compare);
         self.check_deletions(&plan, stored[&Kind::Flags].len(), &options)?;
 
         let mut report = ApplyReport {
             unchanged: plan.unchanged,
-            preserved: plan.preserved,
+            preserved: std::mem::take(&mut plan.preserved),
             ..ApplyReport::default()
         };
         for item in &plan.oversize {
             log_oversize(item);
         }
-        report.skipped_oversize = plan.oversize;
+        report.skipped_oversize = std::mem::take(&mut plan.oversize);
         let changes: Vec<ItemRef> = plan
             .puts
             .iter()
@@ -252,60 +252,121 @@ impl DynamoDbStore {
                 .await?;
         }
 
-        for kind in Kind::ALL {
-            let puts = plan
-                .puts
-                .iter()
-                .filter(|put| put.item.kind == kind)
-                .map(|put| {
-                    let namespace = self.namespaces().of(kind);
-                    let size = schema::estimated_item_size(namespace, &put.item.key, put.data);
-                    let attributes = item_attributes(namespace, &put.item.key, put.data);
-                    WriteOp::put(put.item.clone(), attributes, size)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let done = self.write_phase(puts, &options, &mut report).await?;
-            for item in done {
-                let repaired = plan.puts.iter().any(|put| put.repair && put.item == item);
-                if repaired {
-                    report.repaired.push(item);
-                } else {
-                    report.written.push(item);
-                }
-            }
+        // Segments before flags, so no flag is stored pointing at a missing segment. A table
+        // without the `$inited` marker is read by nobody (every SDK treats it as empty), so its
+        // first sync writes everything at once.
+        let put_phases: &[&[Kind]] = match initialized {
+            true => &[&[Kind::Segments], &[Kind::Flags]],
+            false => &[&[Kind::Segments, Kind::Flags]],
+        };
+        for kinds in put_phases {
+            self.write_puts(&plan, kinds, &options, &mut report).await?;
         }
         // Flags first, so no stored flag is left pointing at a deleted segment.
         for kind in [Kind::Flags, Kind::Segments] {
-            let deletes = plan
-                .deletes
-                .iter()
-                .filter(|reference| reference.kind == kind)
-                .map(|reference| {
-                    WriteOp::delete(
-                        reference.clone(),
-                        key_attributes(self.namespaces().of(kind), &reference.key),
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let done = self.write_phase(deletes, &options, &mut report).await?;
-            report.deleted.extend(done);
+            self.write_deletes(&plan, kind, &options, &mut report)
+                .await?;
         }
-        if !initialized {
-            self.write_marker(&options, &mut report).await?;
-            report.marker_written = true;
-        }
-        if fenced {
+        let finish = Finish {
+            marker: !initialized,
             // Only now, with every write of this sync acknowledged: it never names data that
             // is not there.
-            let committed = Generation::commit(previous.as_ref(), changing.then_some(changes));
-            self.write_generation(&committed, &options, &mut report)
-                .await?;
-            report.generation = Some(committed.number);
-        }
+            generation: fenced
+                .then(|| Generation::commit(previous.as_ref(), changing.then_some(changes))),
+        };
+        self.finish(finish, &options, &mut report).await?;
         report.written.sort();
         report.repaired.sort();
         report.deleted.sort();
         Ok(report)
+    }
+
+    /// Puts the planned items of `kinds` in one write phase.
+    async fn write_puts(
+        &self,
+        plan: &Plan<'_>,
+        kinds: &[Kind],
+        options: &ApplyOptions<'_>,
+        report: &mut ApplyReport,
+    ) -> Result<(), StoreError> {
+        let puts = plan
+            .puts
+            .iter()
+            .filter(|put| kinds.contains(&put.item.kind))
+            .map(|put| {
+                let namespace = self.namespaces().of(put.item.kind);
+                let size = schema::estimated_item_size(namespace, &put.item.key, put.data);
+                let attributes = item_attributes(namespace, &put.item.key, put.data);
+                WriteOp::put(put.item.clone(), attributes, size)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let repairs: HashSet<&ItemRef> = plan
+            .puts
+            .iter()
+            .filter(|put| put.repair)
+            .map(|put| &put.item)
+            .collect();
+        let done = self.write_phase(puts, options, report).await?;
+        let (repaired, written): (Vec<ItemRef>, Vec<ItemRef>) =
+            done.into_iter().partition(|item| repairs.contains(item));
+        report.repaired.extend(repaired);
+        report.written.extend(written);
+        Ok(())
+    }
+
+    /// Deletes the planned stored items of `kind` in one write phase.
+    async fn write_deletes(
+        &self,
+        plan: &Plan<'_>,
+        kind: Kind,
+        options: &ApplyOptions<'_>,
+        report: &mut ApplyReport,
+    ) -> Result<(), StoreError> {
+        let deletes = plan
+            .deletes
+            .iter()
+            .filter(|reference| reference.kind == kind)
+            .map(|reference| {
+                WriteOp::delete(
+                    reference.clone(),
+                    key_attributes(self.namespaces().of(kind), &reference.key),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let done = self.write_phase(deletes, options, report).await?;
+        report.deleted.extend(done);
+        Ok(())
+    }
+
+    /// The last writes of an apply, after every data write: the `$inited` marker if it was
+    /// missing, and the generation commit. Fenced, both go in one transaction.
+    async fn finish(
+        &self,
+        finish: Finish,
+        options: &ApplyOptions<'_>,
+        report: &mut ApplyReport,
+    ) -> Result<(), StoreError> {
+        let Some(generation) = finish.generation else {
+            if finish.marker {
+                self.write_marker(options, report).await?;
+                report.marker_written = true;
+            }
+            return Ok(());
+        };
+        let mut ops = Vec::with_capacity(2);
+        if finish.marker {
+            let marker = self.namespaces().inited();
+            ops.push(WriteOp::put(
+                ItemRef::new(Kind::Flags, marker),
+                marker_attributes(self.namespaces()),
+                0,
+            )?);
+        }
+        ops.push(self.generation_op(&generation)?);
+        self.write_phase(ops, options, report).await?;
+        report.marker_written = finish.marker;
+        report.generation = Some(generation.number);
+        Ok(())
     }
 
     async fn write_marker(
@@ -368,12 +429,16 @@ impl DynamoDbStore {
         options: &ApplyOptions<'_>,
         report: &mut ApplyReport,
     ) -> Result<(), StoreError> {
-        let op = WriteOp::put(
+        let op = self.generation_op(generation)?;
+        self.write_phase(vec![op], options, report).await.map(drop)
+    }
+
+    fn generation_op(&self, generation: &Generation) -> Result<WriteOp, StoreError> {
+        WriteOp::put(
             ItemRef::new(Kind::Flags, GENERATION_KEY),
             generation.to_row(self.namespaces().sync()),
             0,
-        )?;
-        self.write_phase(vec![op], options, report).await.map(drop)
+        )
     }
 
     /// Runs `work` until `deadline`, if there is one.
@@ -461,6 +526,12 @@ impl DynamoDbStore {
             report: Box::new(report.clone()),
         })
     }
+}
+
+/// The closing writes of an apply.
+struct Finish {
+    marker: bool,
+    generation: Option<Generation>,
 }
 
 /// How [`DynamoDbStore::apply`] compares, fences and bounds its work.
