@@ -87,11 +87,16 @@ fn segment(rng: &mut StdRng, i: usize) -> Value {
 
 /// The `latest-all` shaped data set, the same for every run.
 pub fn generate() -> Value {
+    generate_sized(FLAGS, SEGMENTS)
+}
+
+/// The same mix at another size (keys `flag-NNNN`, `segment-NNNN`).
+pub fn generate_sized(flag_count: usize, segment_count: usize) -> Value {
     let mut rng = StdRng::seed_from_u64(20_261_123);
-    let flags: serde_json::Map<String, Value> = (0..FLAGS)
+    let flags: serde_json::Map<String, Value> = (0..flag_count)
         .map(|i| (format!("flag-{i:04}"), flag(&mut rng, i)))
         .collect();
-    let segments: serde_json::Map<String, Value> = (0..SEGMENTS)
+    let segments: serde_json::Map<String, Value> = (0..segment_count)
         .map(|i| (format!("segment-{i:04}"), segment(&mut rng, i)))
         .collect();
     json!({"flags": flags, "segments": segments})

@@ -8,6 +8,7 @@
 //! examples/node-ofrep/node_modules.
 
 mod data;
+mod full_sync;
 mod ofrep;
 mod reading;
 
@@ -370,6 +371,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     let reading_rows = reading::rows(&runtime, runs, &reader_binary, &extension_binary)?;
+    let full_sync_rows = full_sync::rows(&runtime, runs, &work)?;
 
     let mut rows = vec![
         Row {
@@ -574,6 +576,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     rows.extend(reading_rows);
+    rows.extend(full_sync_rows);
     write_results(Path::new(&results), &rows, runs, items)?;
     let _ = std::fs::remove_dir_all(&work);
     eprintln!("bench: wrote {results}");
