@@ -144,3 +144,7 @@ logs-%: tools ## Follow a function's logs: make logs-store, make logs-reader, ma
 .PHONY: invoke
 invoke: tools ## Run one sync now (serverless invoke --function store) and print its summary
 	$(SLS) invoke --function store --stage $(ENV) --data '{}'
+
+.PHONY: invoke-clean-up
+invoke-clean-up: tools ## One sync that may delete any number of flags (after removing them in LaunchDarkly)
+	$(SLS) invoke --function store --stage $(ENV) --data '{"allowMassDelete": true}'
