@@ -124,7 +124,8 @@ deploy-%: build ## Update one function's code only: make deploy-store, make depl
 	$(SLS) deploy function --function $* --stage $(ENV)
 
 .PHONY: destroy
-destroy: tools ## Remove the stage's stack (functions, APIs, table)
+destroy: tools ## Remove the stage's stack (functions, APIs, the table and its data)
+	@echo "make destroy: removing the stack $(STACK), which DELETES the table launchdarkly-$(ENV) and every flag in it (readers of this stage stop answering); the SSM parameters under /launchdarkly/$(ENV)/ are kept"
 	$(SLS) remove --stage $(ENV)
 
 .PHONY: url

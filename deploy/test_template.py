@@ -197,6 +197,11 @@ class Template(unittest.TestCase):
         self.assertEqual(variables["LAUNCHDARKLY_MAX_DELETE_PERCENT"], "50")
         self.assertNotIn("LAUNCHDARKLY_ALLOW_MASS_DELETE", variables)
 
+    def test_replacing_the_table_keeps_its_data(self):
+        table = self.t["Resources"]["FlagsTable"]
+        self.assertEqual(table["UpdateReplacePolicy"], "Retain")
+        self.assertEqual(table["DeletionPolicy"], "Delete", "make destroy says it deletes the table")
+
     def test_outputs_give_the_urls(self):
         self.assertIn("WebhookUrl", self.t["Outputs"])
         self.assertIn("ReaderUrl", self.t["Outputs"])

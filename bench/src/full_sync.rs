@@ -92,14 +92,7 @@ fn measure(
 
 fn size_rows(items: usize, m: Measured) -> Vec<Row> {
     let above = |total: &Sample, floor: &Sample| {
-        Sample(
-            total
-                .0
-                .iter()
-                .zip(&floor.0)
-                .map(|(t, f)| t - f)
-                .collect(),
-        )
+        Sample(total.0.iter().zip(&floor.0).map(|(t, f)| t - f).collect())
     };
     vec![
         Row {
@@ -151,7 +144,13 @@ fn transactions(snapshot: &Snapshot) -> usize {
 
 fn each_item(
     snapshot: &Snapshot,
-) -> impl Iterator<Item = (&'static str, &String, &launchdarkly_server_sdk::SerializedItem)> {
+) -> impl Iterator<
+    Item = (
+        &'static str,
+        &String,
+        &launchdarkly_server_sdk::SerializedItem,
+    ),
+> {
     [(Kind::Segments, "segments"), (Kind::Flags, "features")]
         .into_iter()
         .flat_map(move |(kind, namespace)| {
@@ -189,7 +188,11 @@ async fn batch_floor(snapshot: &Snapshot) -> anyhow::Result<f64> {
         .map(|batch| {
             let (dynamo, table) = (dynamo.clone(), table.clone());
             async move {
-                let output = dynamo.batch_write_item().request_items(&table, batch).send().await?;
+                let output = dynamo
+                    .batch_write_item()
+                    .request_items(&table, batch)
+                    .send()
+                    .await?;
                 anyhow::ensure!(
                     output.unprocessed_items().is_none_or(HashMap::is_empty),
                     "DynamoDB Local left items unprocessed"
@@ -211,14 +214,25 @@ async fn fenced_floor(snapshot: &Snapshot) -> anyhow::Result<f64> {
     let table = create_table(&dynamo, "bench-floor-fenced").await;
     let fence = |shard: usize| {
         HashMap::from([
-            ("namespace".to_string(), AttributeValue::S("$bench-fence".into())),
-            ("key".to_string(), AttributeValue::S(format!("fence-{shard}"))),
+            (
+                "namespace".to_string(),
+                AttributeValue::S("$bench-fence".into()),
+            ),
+            (
+                "key".to_string(),
+                AttributeValue::S(format!("fence-{shard}")),
+            ),
         ])
     };
     for shard in 0..FENCED_CONCURRENCY {
         let mut row = fence(shard);
         row.insert("owner".into(), AttributeValue::S("bench".into()));
-        dynamo.put_item().table_name(&table).set_item(Some(row)).send().await?;
+        dynamo
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(row))
+            .send()
+            .await?;
     }
     let transactions: Vec<Vec<TransactWriteItem>> = attributes(snapshot)
         .chunks(99)
@@ -233,7 +247,10 @@ async fn fenced_floor(snapshot: &Snapshot) -> anyhow::Result<f64> {
                 .build()?;
             let mut actions = vec![TransactWriteItem::builder().condition_check(check).build()];
             for item in chunk {
-                let put = Put::builder().table_name(&table).set_item(Some(item.clone())).build()?;
+                let put = Put::builder()
+                    .table_name(&table)
+                    .set_item(Some(item.clone()))
+                    .build()?;
                 actions.push(TransactWriteItem::builder().put(put).build());
             }
             Ok(actions)
@@ -244,7 +261,11 @@ async fn fenced_floor(snapshot: &Snapshot) -> anyhow::Result<f64> {
         .map(|actions| {
             let dynamo = dynamo.clone();
             async move {
-                dynamo.transact_write_items().set_transact_items(Some(actions)).send().await?;
+                dynamo
+                    .transact_write_items()
+                    .set_transact_items(Some(actions))
+                    .send()
+                    .await?;
                 Ok(())
             }
         })

@@ -20,8 +20,11 @@ pub fn in_lambda() -> bool {
 /// Logs through `tracing` on stderr (stdout stays free for command output): JSON lines in
 /// Lambda, for CloudWatch; readable text on a terminal. `RUST_LOG` sets the level (default info).
 pub fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The AWS SDK's own warnings (a region or credentials not found on the instance metadata
+    // service, with debug dumps) come before the one line that says what to set: errors only.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,aws_config=error,aws_smithy_runtime=error")
+    });
     // Colour codes only for a person at a terminal, never in files, pipes or CloudWatch.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -121,6 +121,7 @@ impl StoreError {
             "AccessDeniedException" | "UnrecognizedClientException" => {
                 " (check the credentials and that the IAM policy allows this action on the table)"
             }
+            NO_CREDENTIALS => " (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; in Lambda the function's role provides them)",
             "dispatch failure" | "timeout" => " (is the DynamoDB endpoint reachable? Check AWS_REGION, AWS_ENDPOINT_URL and the network)",
             "ValidationException" if is_key_schema_message(&message) => {
                 " (the table's key schema is not LaunchDarkly's layout: it needs partition key \"namespace\" (S) and sort key \"key\" (S); create a table with those keys)"
@@ -149,6 +150,8 @@ impl StoreError {
 
 /// The code given to answers that carry no AWS error code or cannot be read at all.
 const NOT_DYNAMODB: &str = "not a DynamoDB answer";
+/// The code given to requests that could not be signed: no credentials anywhere in the chain.
+const NO_CREDENTIALS: &str = "no credentials";
 /// The code given to server errors without an AWS error code (an outage, a proxy failing).
 const UNAVAILABLE: &str = "unavailable";
 
@@ -205,9 +208,22 @@ where
             "timeout".to_string(),
             "no answer within the configured timeout".to_string(),
         ),
+        SdkError::DispatchFailure(_) if is_missing_credentials(&error_chain(err)) => (
+            NO_CREDENTIALS.to_string(),
+            "no AWS credentials were found (environment, profile, container or instance role)"
+                .to_string(),
+        ),
         SdkError::DispatchFailure(_) => ("dispatch failure".to_string(), error_chain(err)),
         other => ("request failed".to_string(), error_chain(other)),
     }
+}
+
+/// The credential chain's failures, as the AWS SDK words them (with or without instance
+/// metadata to ask).
+fn is_missing_credentials(chain: &str) -> bool {
+    ["loading credentials", "no credentials found in chain"]
+        .iter()
+        .any(|words| chain.contains(words))
 }
 
 /// The whole `source()` chain on one line: transport errors hide the useful part deep inside.

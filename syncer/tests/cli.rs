@@ -136,6 +136,31 @@ async fn a_missing_aws_region_is_named() {
 }
 
 #[tokio::test]
+async fn missing_credentials_are_one_line_saying_what_to_set() {
+    let env = Env::new("cli-credentials", data(&[("a", 1)], &[])).await;
+    let empty = std::env::temp_dir().join(format!("empty-aws-creds-{}", std::process::id()));
+    std::fs::write(&empty, "").unwrap();
+    let output = syncer(&env)
+        .arg("sync")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", &empty)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no AWS credentials were found") && stderr.contains("AWS_PROFILE"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn the_cli_repairs_rows_edited_behind_the_syncer() {
     let env = Env::new("cli-repair", data(&[("a", 1), ("b", 1)], &[("s", 1)])).await;
     assert!(syncer(&env).arg("sync").output().unwrap().status.success());

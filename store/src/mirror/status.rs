@@ -126,7 +126,8 @@ impl FailureKind {
                 | "UnrecognizedClientException"
                 | "InvalidSignatureException"
                 | "ExpiredTokenException"
-                | "MissingAuthenticationTokenException",
+                | "MissingAuthenticationTokenException"
+                | "no credentials",
             ) => FailureKind::AccessDenied,
             Some("dispatch failure" | "timeout") => FailureKind::Unreachable,
             Some("ValidationException") if err.to_string().contains("key schema") => {
