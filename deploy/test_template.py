@@ -202,6 +202,20 @@ class Template(unittest.TestCase):
         self.assertEqual(table["UpdateReplacePolicy"], "Retain")
         self.assertEqual(table["DeletionPolicy"], "Delete", "make destroy says it deletes the table")
 
+    def test_alarms_watch_sync_failures_and_staleness(self):
+        resources = self.t["Resources"]
+        failures = resources["SyncFailuresAlarm"]["Properties"]
+        stale = resources["SyncStaleAlarm"]["Properties"]
+        for alarm, metric in ((failures, "SyncFailures"), (stale, "SyncSucceeded")):
+            self.assertEqual(alarm["Namespace"], "LaunchDarklyDynamoStore")
+            self.assertEqual(alarm["MetricName"], metric)
+            self.assertEqual(alarm["Dimensions"], [{"Name": "Table", "Value": TABLE}])
+            self.assertEqual(len(alarm["AlarmActions"]), 2, "a topic ARN and/or the e-mail topic")
+        self.assertEqual(stale["TreatMissingData"], "breaching", "no sync at all is stale")
+        self.assertEqual(int(stale["Period"]) * stale["EvaluationPeriods"], 2 * 3600)
+        self.assertEqual(resources["AlarmEmailTopic"]["Condition"], "HasAlarmEmail")
+        self.assertIn("HasAlarmTopic", self.t["Conditions"])
+
     def test_outputs_give_the_urls(self):
         self.assertIn("WebhookUrl", self.t["Outputs"])
         self.assertIn("ReaderUrl", self.t["Outputs"])

@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod backoff;
 pub mod http;
+pub mod metrics;
 pub mod secrets;
 pub mod server;
 pub mod settings;

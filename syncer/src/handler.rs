@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use crate::failure::FailureCategory;
+use crate::metrics;
 use crate::sync::{Summary, SyncError, SyncRequest, Syncer, Trigger};
 use crate::webhook::{self, WebhookAuth};
 
@@ -73,13 +74,17 @@ async fn run_sync(
 ) -> Result<Summary, SyncError> {
     let request = request.into();
     let trigger = request.trigger;
+    let started = Instant::now();
     match syncer.sync(request, deadline).await {
         Ok(summary) => {
             log_summary(&summary);
+            metrics::succeeded(syncer.table(), &summary).emit();
             Ok(summary)
         }
         Err(err) => {
             tracing::error!(trigger = ?trigger, "sync failed, the table was left as it was: {err}");
+            let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            metrics::failed(syncer.table(), trigger, &err, ms).emit();
             Err(err)
         }
     }

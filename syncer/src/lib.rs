@@ -5,6 +5,7 @@ pub mod config;
 pub mod failure;
 pub mod handler;
 pub mod launchdarkly;
+pub mod metrics;
 pub use ld_dynamo_common::secrets;
 pub mod sync;
 pub mod validate;

@@ -247,6 +247,11 @@ impl Syncer {
         })
     }
 
+    /// The table this syncer keeps.
+    pub fn table(&self) -> &str {
+        &self.config.table
+    }
+
     /// How webhooks are authenticated now. Fails closed: with no secret, webhooks are refused
     /// unless unsigned ones were allowed explicitly (one WARN line per container says so).
     pub async fn webhook_auth(&self) -> WebhookAuth {

@@ -324,6 +324,16 @@ impl LambdaApi {
     /// Starts `binary` as Lambda would: with the Runtime API address and the function
     /// variables `lambda_runtime` reads, plus `env`.
     pub fn spawn(&self, binary: &str, env: &[(&str, &str)]) -> Child {
+        self.spawn_with(binary, env, Stdio::null())
+    }
+
+    /// [`spawn`](Self::spawn), with the function's stdout (where Lambda's log lines and EMF
+    /// metrics go) piped to the caller.
+    pub fn spawn_with_stdout(&self, binary: &str, env: &[(&str, &str)]) -> Child {
+        self.spawn_with(binary, env, Stdio::piped())
+    }
+
+    fn spawn_with(&self, binary: &str, env: &[(&str, &str)], stdout: Stdio) -> Child {
         let mut command = Command::new(binary);
         command
             .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api())
@@ -333,7 +343,7 @@ impl LambdaApi {
             .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/standin")
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "standin-stream")
             .env("_HANDLER", "bootstrap")
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::null());
         for (name, value) in env {
             command.env(name, value);
