@@ -146,6 +146,12 @@ logs-%: tools ## Follow a function's logs: make logs-store, make logs-reader, ma
 invoke: tools ## Run one sync now (serverless invoke --function store) and print its summary
 	$(SLS) invoke --function store --stage $(ENV) --data '{}'
 
+.PHONY: status
+status: tools ## The stage's sync state (last success and failure, generation, running sync, webhook signing) and its alarms
+	@$(SLS) invoke --function store --stage $(ENV) --data '{"status": true}'
+	@aws cloudwatch describe-alarms --alarm-names $(STACK)-sync-failures $(STACK)-sync-stale \
+	  --query "MetricAlarms[].[AlarmName,StateValue,StateReason]" --output table
+
 .PHONY: invoke-clean-up
 invoke-clean-up: tools ## One sync that may delete any number of flags (after removing them in LaunchDarkly)
 	$(SLS) invoke --function store --stage $(ENV) --data '{"allowMassDelete": true}'

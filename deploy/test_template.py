@@ -214,6 +214,9 @@ class Template(unittest.TestCase):
         self.assertEqual(stale["TreatMissingData"], "breaching", "no sync at all is stale")
         self.assertEqual(int(stale["Period"]) * stale["EvaluationPeriods"], 2 * 3600)
         self.assertEqual(resources["AlarmEmailTopic"]["Condition"], "HasAlarmEmail")
+        # make status reads the alarms by these names.
+        self.assertEqual(failures["AlarmName"], f"launchdarkly-dynamo-store-{STAGE}-sync-failures")
+        self.assertEqual(stale["AlarmName"], f"launchdarkly-dynamo-store-{STAGE}-sync-stale")
         self.assertIn("HasAlarmTopic", self.t["Conditions"])
 
     def test_outputs_give_the_urls(self):

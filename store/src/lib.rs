@@ -137,4 +137,7 @@ pub use report::{ApplyReport, ItemRef};
 pub use schema::Kind;
 pub use snapshot::{Compare, Snapshot};
 pub use store::{ApplyOptions, BeforeUpsertHook, DynamoDbStore};
-pub use sync::{Coverage, DeletionLimit, Generation, SyncCoordinator, SyncLease, Ticket, Turn};
+pub use sync::{
+    Coverage, DeletionLimit, Generation, LeaseHolder, NoteKind, SyncCoordinator, SyncLease,
+    SyncNote, SyncStatus, Ticket, Turn,
+};

@@ -70,6 +70,15 @@ pub const FULL_RELOAD_ATTRIBUTE: &str = "full";
 /// The generation a sync started writing and has not committed yet (N): present after a sync
 /// died half-way, so the next one tells readers to reload everything.
 pub const PENDING_ATTRIBUTE: &str = "pending";
+/// Sort key of the note of the last successful sync in [`SYNC_NAMESPACE`] (for `syncer status`).
+pub const LAST_SYNC_KEY: &str = "last-sync";
+/// Sort key of the note of the last failed sync in [`SYNC_NAMESPACE`].
+pub const LAST_FAILURE_KEY: &str = "last-failure";
+/// The note's text, JSON chosen by the writer (S), on the note rows.
+pub const NOTE_ATTRIBUTE: &str = "note";
+/// When the note was written, milliseconds since the Unix epoch (N), on the note rows.
+pub const WRITTEN_AT_ATTRIBUTE: &str = "writtenAtMillis";
+
 /// Most changed keys a generation names; a larger change asks readers for a full reload.
 pub const MAX_CHANGED_KEYS: usize = 200;
 

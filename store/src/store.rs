@@ -86,12 +86,17 @@ impl DynamoDbStore {
         self.inner.prefix.as_deref()
     }
 
-    fn table(&self) -> &Table {
+    pub(crate) fn table(&self) -> &Table {
         &self.inner.table
     }
 
     fn namespaces(&self) -> &Namespaces {
         &self.inner.namespaces
+    }
+
+    /// The namespace of the sync machinery's rows, with the prefix.
+    pub(crate) fn sync_namespace(&self) -> &str {
+        self.namespaces().sync()
     }
 
     /// One item by key, tombstones included (`deleted = true`). `Ok(None)` when absent.

@@ -32,6 +32,14 @@ pub enum Command {
     /// Run exactly one reconciling sync (every stored item compared by content) and print one
     /// JSON summary line. Exit status: 0 ok, 3 partial (items skipped), 1 failed, 2 bad settings.
     Sync,
+    /// Show the table's sync state: the last successful sync and its summary, the data
+    /// generation, a running sync's lease, the last failure, whether webhooks are signed.
+    /// Needs only the table (and the webhook settings); never the SDK key.
+    Status {
+        /// Print one JSON object instead of the text screen.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Every setting; each can also be given as the environment variable shown.
@@ -119,11 +127,23 @@ pub struct Config {
 impl Settings {
     /// Checks the settings and says exactly which one is wrong.
     pub fn validate(&self) -> Result<Config, ConfigError> {
-        let (table, prefix) = self.target.validate()?;
-        let sdk_key = self.sdk_key.source()?.ok_or(ConfigError::Missing(
+        // The table first: without it nothing else matters.
+        self.target.validate()?;
+        self.validate_with(self.sdk_key.source()?.ok_or(ConfigError::Missing(
             "LAUNCHDARKLY_SDK_KEY_PARAM",
             "set it to the SSM parameter holding the SDK key (or set LAUNCHDARKLY_SDK_KEY)",
-        ))?;
+        ))?)
+    }
+
+    /// The settings `syncer status` needs: everything but the SDK key, which it never reads
+    /// (an operator can check any table with only its name).
+    pub fn validate_for_status(&self) -> Result<Config, ConfigError> {
+        let unread = SecretSource::Parameter(String::new());
+        self.validate_with(self.sdk_key.source()?.unwrap_or(unread))
+    }
+
+    fn validate_with(&self, sdk_key: SecretSource) -> Result<Config, ConfigError> {
+        let (table, prefix) = self.target.validate()?;
         let webhook_secret = secret_source(
             (&self.webhook_secret, "LAUNCHDARKLY_WEBHOOK_SECRET"),
             (

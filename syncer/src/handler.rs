@@ -46,10 +46,32 @@ pub async fn handle(
         request.request_context_ref(),
         Some(RequestContext::PassThrough)
     ) {
+        if asks_for_status(request.body()) {
+            return Ok(status_response(syncer).await);
+        }
         let summary = run_sync(syncer, event_request(request.body()), deadline).await?;
         return Ok(json_response(StatusCode::OK, &to_json(&summary)));
     }
     Ok(handle_webhook(syncer, &request, deadline).await)
+}
+
+/// A manual invoke with `{"status": true}` (`make status`): the status report, no sync.
+fn asks_for_status(body: &[u8]) -> bool {
+    let event: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    event.get("status").and_then(Value::as_bool) == Some(true)
+}
+
+async fn status_response(syncer: &Syncer) -> Response<Body> {
+    match syncer.status().await {
+        Ok(report) => json_response(
+            StatusCode::OK,
+            &serde_json::to_value(&report).unwrap_or(Value::Null),
+        ),
+        Err(err) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("could not read the sync status: {err}"),
+        ),
+    }
 }
 
 /// A scheduled event from EventBridge, or a manual invoke with any other payload; only a

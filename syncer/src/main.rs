@@ -16,7 +16,11 @@ async fn main() -> ExitCode {
     let in_lambda = ld_dynamo_common::in_lambda();
     ld_dynamo_common::init_tracing(in_lambda);
     let cli = Cli::parse();
-    let config = match cli.settings.validate() {
+    let validated = match cli.command {
+        Some(Command::Status { .. }) => cli.settings.validate_for_status(),
+        _ => cli.settings.validate(),
+    };
+    let config = match validated {
         Ok(config) => config,
         Err(err) => {
             tracing::error!("invalid configuration: {err}");
@@ -25,8 +29,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !in_lambda && cli.command != Some(Command::Sync) {
-        eprintln!("nothing to do: run `syncer sync` for one sync, or `syncer --help`");
+    if !in_lambda && cli.command.is_none() {
+        eprintln!(
+            "nothing to do: run `syncer sync` for one sync, `syncer status`, or `syncer --help`"
+        );
         return ExitCode::from(2);
     }
     let aws = match ld_dynamo_common::aws::load_config().await {
@@ -46,10 +52,28 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if in_lambda {
-        serve_lambda(&syncer).await
-    } else {
-        sync_once(&syncer).await
+    match cli.command {
+        Some(Command::Status { json }) => print_status(&syncer, json).await,
+        _ if in_lambda => serve_lambda(&syncer).await,
+        _ => sync_once(&syncer).await,
+    }
+}
+
+/// `syncer status`: the table's sync state, as text or one JSON object.
+async fn print_status(syncer: &Syncer, json: bool) -> ExitCode {
+    match syncer.status().await {
+        Ok(report) if json => {
+            ld_dynamo_common::print_line(&serde_json::to_string(&report).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            ld_dynamo_common::print_line(&report.to_text());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            tracing::error!("could not read the sync status: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use aws_config::SdkConfig;
 use bytes::Bytes;
 use launchdarkly_dynamo_store::{
     ApplyOptions, ApplyReport, Compare, Coverage, DeletionLimit, DynamoDbStore,
-    DynamoDbStoreBuilder, StoreError, SyncCoordinator, SyncLease, Turn,
+    DynamoDbStoreBuilder, NoteKind, StoreError, SyncCoordinator, SyncLease, Turn,
 };
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -252,6 +252,15 @@ impl Syncer {
         &self.config.table
     }
 
+    /// The key prefix within the table, if any.
+    pub fn prefix(&self) -> Option<&str> {
+        self.config.prefix.as_deref()
+    }
+
+    pub(crate) fn store(&self) -> &DynamoDbStore {
+        &self.store
+    }
+
     /// How webhooks are authenticated now. Fails closed: with no secret, webhooks are refused
     /// unless unsigned ones were allowed explicitly (one WARN line per container says so).
     pub async fn webhook_auth(&self) -> WebhookAuth {
@@ -296,6 +305,45 @@ impl Syncer {
         deadline: Instant,
     ) -> Result<Summary, SyncError> {
         let request = request.into();
+        let deadline = deadline.min(Instant::now() + self.config.sync_timeout);
+        let result = self.run(request, deadline).await;
+        self.leave_note(request.trigger, &result, deadline).await;
+        result
+    }
+
+    /// Notes the outcome for `syncer status`, within the grace the budget allows after its
+    /// end; a sync that did no work (covered, not modified) leaves the last note as it was.
+    async fn leave_note(
+        &self,
+        trigger: Trigger,
+        result: &Result<Summary, SyncError>,
+        deadline: Instant,
+    ) {
+        let (kind, text) = match result {
+            Ok(summary) if summary.covered || summary.not_modified => return,
+            Ok(summary) => (NoteKind::LastSync, serde_json::to_string(summary)),
+            Err(err) => (
+                NoteKind::LastFailure,
+                serde_json::to_string(&serde_json::json!({
+                    "trigger": trigger,
+                    "kind": crate::failure::FailureCategory::of(err),
+                    "error": err.to_string(),
+                })),
+            ),
+        };
+        let Ok(text) = text else { return };
+        let grace = (deadline + RELEASE_GRACE)
+            .saturating_duration_since(Instant::now())
+            .min(RELEASE_GRACE);
+        let write = self.store.write_sync_note(kind, &text);
+        match tokio::time::timeout(grace, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::debug!("the sync's status note was not written: {err}"),
+            Err(_) => tracing::debug!("the sync's status note was not written in time"),
+        }
+    }
+
+    async fn run(&self, request: SyncRequest, deadline: Instant) -> Result<Summary, SyncError> {
         let trigger = request.trigger;
         let started = Instant::now();
         let deadline = deadline.min(started + self.config.sync_timeout);

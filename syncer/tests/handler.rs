@@ -363,6 +363,16 @@ async fn schedule_and_manual_invokes_sync_and_return_the_summary() {
         assert_eq!(summary["status"], "ok");
     }
     assert_eq!(env.flags().await["a"], 2);
+
+    // `make status`: a manual invoke asking for the report syncs nothing.
+    let fetches = env.ld.requests();
+    let report = handle(&syncer, json!({"status": true}), deadline())
+        .await
+        .unwrap();
+    assert_eq!(report["table"], env.table.as_str(), "{report}");
+    assert_eq!(report["lastSync"]["note"]["trigger"], "manual", "{report}");
+    assert_eq!(report["webhookSigning"]["state"], "checked");
+    assert_eq!(env.ld.requests(), fetches);
 }
 
 #[tokio::test]
@@ -490,6 +500,6 @@ async fn a_missing_sdk_key_parameter_is_a_clear_error_and_changes_nothing() {
         text.contains("/launchdarkly/nowhere/sdkkey") && text.contains("aws ssm put-parameter"),
         "{text}"
     );
-    assert!(env.state().await.is_empty());
+    assert!(env.data_state().await.is_empty(), "no data written");
     assert_eq!(env.ld.requests(), 0);
 }

@@ -7,8 +7,10 @@ mod fence;
 pub(crate) mod generation;
 mod guard;
 mod lease;
+mod status;
 
 pub(crate) use fence::Fence;
 pub use generation::Generation;
 pub use guard::DeletionLimit;
 pub use lease::{Coverage, SyncCoordinator, SyncLease, Ticket, Turn};
+pub use status::{LeaseHolder, NoteKind, SyncNote, SyncStatus};
