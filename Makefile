@@ -149,7 +149,7 @@ invoke: tools ## Run one sync now (serverless invoke --function store) and print
 .PHONY: status
 status: tools ## The stage's sync state (last success and failure, generation, running sync, webhook signing) and its alarms
 	@$(SLS) invoke --function store --stage $(ENV) --data '{"status": true}'
-	@aws cloudwatch describe-alarms --alarm-names $(STACK)-sync-failures $(STACK)-sync-stale \
+	@aws cloudwatch describe-alarms --alarm-names $(STACK)-sync-failures $(STACK)-sync-stale $(STACK)-readers-stale \
 	  --query "MetricAlarms[].[AlarmName,StateValue,StateReason]" --output table
 
 .PHONY: invoke-clean-up

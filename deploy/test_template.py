@@ -206,7 +206,8 @@ class Template(unittest.TestCase):
         resources = self.t["Resources"]
         failures = resources["SyncFailuresAlarm"]["Properties"]
         stale = resources["SyncStaleAlarm"]["Properties"]
-        for alarm, metric in ((failures, "SyncFailures"), (stale, "SyncSucceeded")):
+        readers = resources["ReadersStaleAlarm"]["Properties"]
+        for alarm, metric in ((failures, "SyncFailures"), (stale, "SyncSucceeded"), (readers, "StaleAnswers")):
             self.assertEqual(alarm["Namespace"], "LaunchDarklyDynamoStore")
             self.assertEqual(alarm["MetricName"], metric)
             self.assertEqual(alarm["Dimensions"], [{"Name": "Table", "Value": TABLE}])

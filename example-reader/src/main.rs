@@ -93,14 +93,20 @@ async fn serve_lambda(reader: Arc<Reader>, config: &ReaderConfig) -> ExitCode {
     } else {
         None
     };
-    let app = lambda_app(reader);
+    let app = lambda_app(reader.clone());
     let answered = &answered;
+    let reader = &reader;
     let result = lambda_http::run(tower::service_fn(move |request: lambda_http::Request| {
         let app = app.clone();
         async move {
             let response = app.oneshot(request).await;
             if let Some(answered) = answered {
                 answered.one_more();
+            }
+            // One metric record per invocation that evaluated (printed before the answer is
+            // sent: a line on stdout, no I/O that can wait).
+            if let Some(record) = reader.take_metrics("reader") {
+                record.emit();
             }
             response
         }

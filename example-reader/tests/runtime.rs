@@ -215,3 +215,62 @@ async fn events_not_yet_sent_are_delivered_at_sigterm() {
         "carol's evaluation was delivered at SIGTERM"
     );
 }
+
+/// The EMF records on a function's stdout.
+fn emf_records(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|record| record.get("_aws").is_some())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_invocation_that_evaluates_emits_one_metric_record() {
+    let table = synced_table().await;
+    let api = LambdaApi::start();
+    let endpoint = ld_dynamo_testkit::dynamodb::endpoint();
+    let mut function = api.spawn_with_stdout(
+        &binary(),
+        &[
+            ("LAUNCHDARKLY_DYNAMODB_TABLE", table.as_str()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.as_str()),
+        ],
+    );
+    for _ in 0..2 {
+        let call = HttpCall::get("/flags/banner", &[("key", "alice")]).http_v2("/flags/{key}");
+        let response = api.invoke(call).await.response();
+        assert_eq!(response["statusCode"], 200, "{response}");
+    }
+    let health = HttpCall::get("/health", &[]).http_v2("/health");
+    api.invoke(health).await;
+    sigterm(&function);
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut function.stdout.take().expect("piped"), &mut stdout)
+        .unwrap();
+    wait_exit(&mut function);
+
+    let records = emf_records(&stdout);
+    assert_eq!(
+        records.len(),
+        2,
+        "one per evaluating invocation, none for /health: {stdout}"
+    );
+    for record in &records {
+        let directive = &record["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "LaunchDarklyDynamoStore");
+        assert_eq!(
+            directive["Dimensions"],
+            json!([["Table"], ["Table", "Component"]])
+        );
+        assert_eq!(record["Table"], table.as_str());
+        assert_eq!(record["Component"], "reader");
+        assert_eq!(record["Evaluations"], 1.0, "{record}");
+        assert_eq!(record["StaleAnswers"], 0.0);
+        assert_eq!(record["UnavailableAnswers"], 0.0);
+        assert!(
+            record["DataAge"].as_f64().is_some_and(|age| age < 60.0),
+            "{record}"
+        );
+    }
+}

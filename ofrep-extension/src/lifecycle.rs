@@ -75,6 +75,10 @@ impl Lifecycle {
         }
         // Never let Lambda freeze a check half-way (a few milliseconds, beside the function).
         reader.settle().await;
+        // The evaluations since the last event (the function's previous invocations).
+        if let Some(record) = reader.take_metrics("extension") {
+            record.emit();
+        }
     }
 
     async fn at_shutdown(&self, shutdown: &ShutdownEvent) {

@@ -41,6 +41,10 @@ impl Drop for Running {
 }
 
 fn start(table: &str, endpoint: &str) -> Running {
+    start_with(table, endpoint, false)
+}
+
+fn start_with(table: &str, endpoint: &str, capture_stdout: bool) -> Running {
     let api = LambdaApi::start();
     let port = free_port();
     let port_text = port.to_string();
@@ -49,10 +53,11 @@ fn start(table: &str, endpoint: &str) -> Running {
         ("LAUNCHDARKLY_OFREP_PORT", port_text.as_str()),
         ("LAUNCHDARKLY_DYNAMODB_TABLE", table),
     ];
-    let extension = api.spawn(
-        &layer_extension(NAME, env!("CARGO_BIN_EXE_launchdarkly-ofrep")),
-        &env,
-    );
+    let binary = layer_extension(NAME, env!("CARGO_BIN_EXE_launchdarkly-ofrep"));
+    let extension = match capture_stdout {
+        true => api.spawn_with_stdout(&binary, &env),
+        false => api.spawn(&binary, &env),
+    };
     Running {
         api,
         extension,
@@ -248,4 +253,57 @@ async fn idle_connections_leave_a_well_behaved_client_answered() {
     );
     drop(idle);
     assert_eq!(post(running.port, "banner").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluations_between_events_become_metric_records() {
+    let table = table("ext-metrics").await;
+    let mut running = start_with(&table, &ld_dynamo_testkit::dynamodb::endpoint(), true);
+    ready(&running).await;
+    let stdout = running.extension.stdout.take().expect("piped stdout");
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let collected = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            collected.lock().unwrap().push(line);
+        }
+    });
+    for _ in 0..2 {
+        assert_eq!(invoke(&running).await.0, 200);
+    }
+    // The next event's record counts what the function evaluated since the last one.
+    running
+        .api
+        .invoke_in_process(json!({}), |_| async { json!({}) })
+        .await;
+    let records = || -> Vec<Value> {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|record| record.get("_aws").is_some())
+            .collect()
+    };
+    until(
+        "both evaluations are in metric records",
+        Duration::from_secs(10),
+        async || {
+            records()
+                .iter()
+                .filter_map(|r| r["Evaluations"].as_f64())
+                .sum::<f64>()
+                == 2.0
+        },
+    )
+    .await;
+    for record in records() {
+        assert_eq!(record["Component"], "extension", "{record}");
+        assert_eq!(record["Table"], table.as_str());
+        assert_eq!(
+            record["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "LaunchDarklyDynamoStore"
+        );
+        assert_eq!(record["UnavailableAnswers"], 0.0);
+    }
 }

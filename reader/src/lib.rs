@@ -8,6 +8,7 @@
 pub mod evaluation;
 pub mod events;
 pub mod health;
+mod metrics;
 mod reader;
 mod rollouts;
 pub mod routes;

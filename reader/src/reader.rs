@@ -15,8 +15,10 @@ use serde_json::Value;
 
 use crate::evaluation::{Evaluation, Freshness, Unavailable};
 use crate::health::Health;
+use crate::metrics::{self, ReadCounters};
 use crate::rollouts::served_by_rollout;
 use crate::settings::ReaderConfig;
+use ld_dynamo_common::metrics::Record;
 
 /// How long a new reader waits for the SDK client to call itself ready (daemon mode: at once).
 const CLIENT_READY: Duration = Duration::from_secs(1);
@@ -27,6 +29,8 @@ pub struct Reader {
     mirror: Mirror,
     events: Option<Duration>,
     request_wait: Duration,
+    table: String,
+    counters: ReadCounters,
 }
 
 /// A context that could not be built from the request.
@@ -81,6 +85,8 @@ impl Reader {
             mirror,
             events: sdk_key.map(|_| config.events_flush_timeout),
             request_wait: config.request_wait,
+            table: config.table.clone(),
+            counters: ReadCounters::default(),
         })
     }
 
@@ -133,6 +139,32 @@ impl Reader {
     /// One flag for `context`, from memory. A flag the loaded data does not hold is a
     /// `FLAG_NOT_FOUND` evaluation (no DynamoDB read); with no data, [`Unavailable`].
     pub fn evaluate(&self, flag: &str, context: &Context) -> Result<Evaluation, Unavailable> {
+        let outcome = self.evaluate_one(flag, context);
+        self.counters.count(&outcome, metrics::one);
+        outcome
+    }
+
+    /// Every live flag for `context`, sorted by key, from memory and without analytics events
+    /// (as the SDKs' all-flags state). With no data, [`Unavailable`].
+    pub fn evaluate_all(&self, context: &Context) -> Result<Vec<Evaluation>, Unavailable> {
+        let outcome = self.evaluate_every(context);
+        self.counters
+            .count(&outcome, |evaluations: &Vec<Evaluation>| {
+                metrics::all(evaluations)
+            });
+        outcome
+    }
+
+    /// The metric record of the evaluations since the last one (`component`: `reader`,
+    /// `extension`); `None` when there were none. Emit it with [`Record::emit`].
+    pub fn take_metrics(&self, component: &str) -> Option<Record> {
+        let status = self.mirror.status();
+        let age = status.data_age().map(|age| age.as_secs_f64());
+        self.counters
+            .take(&self.table, component, age, status.failing_since.is_some())
+    }
+
+    fn evaluate_one(&self, flag: &str, context: &Context) -> Result<Evaluation, Unavailable> {
         self.mirror.poke();
         let data = self.mirror.data().map_err(Unavailable)?;
         let freshness = self.freshness();
@@ -155,9 +187,7 @@ impl Reader {
         })
     }
 
-    /// Every live flag for `context`, sorted by key, from memory and without analytics events
-    /// (as the SDKs' all-flags state). With no data, [`Unavailable`].
-    pub fn evaluate_all(&self, context: &Context) -> Result<Vec<Evaluation>, Unavailable> {
+    fn evaluate_every(&self, context: &Context) -> Result<Vec<Evaluation>, Unavailable> {
         self.mirror.poke();
         let data = self.mirror.data().map_err(Unavailable)?;
         let freshness = self.freshness();
