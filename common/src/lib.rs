@@ -101,6 +101,11 @@ pub fn print_line(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
+/// `2026-12-01T21:04:05Z`: RFC 3339, UTC, whole seconds (what health and status answers show).
+pub fn rfc3339(at: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Time left until a Lambda deadline given in milliseconds since the Unix epoch, minus a
 /// margin for the runtime to send the answer.
 pub fn time_left(deadline_epoch_millis: u64, margin: Duration) -> Duration {
@@ -108,4 +113,18 @@ pub fn time_left(deadline_epoch_millis: u64, margin: Duration) -> Duration {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     Duration::from_millis(deadline_epoch_millis.saturating_sub(now)).saturating_sub(margin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+        let night = UNIX_EPOCH + Duration::from_secs(1_796_169_599);
+        assert_eq!(rfc3339(night), "2026-12-01T23:59:59Z");
+    }
 }

@@ -1,9 +1,10 @@
 //! A reader's health as a person and a monitor read it: store state, generation, data age,
 //! last error (its category and what to check: no AWS detail).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use launchdarkly_dynamo_store::mirror::{FailureKind, MirrorState, MirrorStatus};
+use ld_dynamo_common::rfc3339;
 use serde::Serialize;
 
 /// The body of the health routes.
@@ -58,23 +59,5 @@ impl Health {
                 at: status.last_error_at.map(rfc3339),
             }),
         }
-    }
-}
-
-/// `2026-12-01T21:04:05Z`: UTC, whole seconds.
-fn rfc3339(at: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn times_are_rfc3339_utc() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
     }
 }

@@ -46,19 +46,21 @@ pub async fn handle(
         request.request_context_ref(),
         Some(RequestContext::PassThrough)
     ) {
-        if asks_for_status(request.body()) {
-            return Ok(status_response(syncer).await);
-        }
-        let summary = run_sync(syncer, event_request(request.body()), deadline).await?;
+        let sync = match passed_through(request.body()) {
+            PassedThrough::Status => return Ok(status_response(syncer).await),
+            PassedThrough::Sync(sync) => sync,
+        };
+        let summary = run_sync(syncer, sync, deadline).await?;
         return Ok(json_response(StatusCode::OK, &to_json(&summary)));
     }
     Ok(handle_webhook(syncer, &request, deadline).await)
 }
 
-/// A manual invoke with `{"status": true}` (`make status`): the status report, no sync.
-fn asks_for_status(body: &[u8]) -> bool {
-    let event: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    event.get("status").and_then(Value::as_bool) == Some(true)
+/// What a non-HTTP event asks for.
+enum PassedThrough {
+    /// A manual invoke with `{"status": true}` (`make status`): the report, no sync.
+    Status,
+    Sync(SyncRequest),
 }
 
 async fn status_response(syncer: &Syncer) -> Response<Body> {
@@ -75,18 +77,23 @@ async fn status_response(syncer: &Syncer) -> Response<Body> {
 }
 
 /// A scheduled event from EventBridge, or a manual invoke with any other payload; only a
-/// manual invoke (IAM-authorized, never the internet) may ask for `{"allowMassDelete": true}`.
-fn event_request(body: &[u8]) -> SyncRequest {
+/// manual invoke (IAM-authorized, never the internet) may ask for `{"allowMassDelete": true}`
+/// or `{"status": true}`.
+fn passed_through(body: &[u8]) -> PassedThrough {
     let event: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let flag = |name: &str| event.get(name).and_then(Value::as_bool) == Some(true);
     let scheduled = event.get("source").and_then(Value::as_str) == Some("aws.events")
         || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
     if scheduled {
-        return Trigger::Schedule.into();
+        return PassedThrough::Sync(Trigger::Schedule.into());
     }
-    SyncRequest {
+    if flag("status") {
+        return PassedThrough::Status;
+    }
+    PassedThrough::Sync(SyncRequest {
         trigger: Trigger::Manual,
-        allow_mass_delete: event.get("allowMassDelete").and_then(Value::as_bool) == Some(true),
-    }
+        allow_mass_delete: flag("allowMassDelete"),
+    })
 }
 
 async fn run_sync(

@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use launchdarkly_dynamo_store::{StoreError, SyncNote, SyncStatus};
+use ld_dynamo_common::rfc3339;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -80,10 +81,10 @@ fn report(
         prefix: prefix.map(str::to_string),
         initialized: status.initialized,
         generation: generation.map(|g| g.number),
-        last_success_at: generation.map(|g| timestamp(g.synced_at)),
+        last_success_at: generation.map(|g| rfc3339(g.synced_at)),
         last_success_age_seconds: generation.map(|g| age(g.synced_at).as_secs()),
         pending_generation: generation.and_then(|g| g.pending),
-        running_sync_lease_expires_at: status.holder.map(|h| timestamp(h.expires_at)),
+        running_sync_lease_expires_at: status.holder.map(|h| rfc3339(h.expires_at)),
         last_sync: status.last_sync.map(note),
         last_failure: status.last_failure.map(note),
         webhook_signing,
@@ -92,7 +93,7 @@ fn report(
 
 fn note(note: SyncNote) -> Note {
     Note {
-        at: timestamp(note.written_at),
+        at: rfc3339(note.written_at),
         age_seconds: age(note.written_at).as_secs(),
         note: serde_json::from_str(&note.text).unwrap_or(Value::String(note.text)),
     }
@@ -100,35 +101,6 @@ fn note(note: SyncNote) -> Note {
 
 fn age(at: SystemTime) -> Duration {
     SystemTime::now().duration_since(at).unwrap_or_default()
-}
-
-/// RFC 3339, UTC, to the second.
-fn timestamp(at: SystemTime) -> String {
-    let seconds = at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rest) = (seconds / 86_400, seconds % 86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 impl StatusReport {
@@ -205,21 +177,5 @@ fn human(seconds: u64) -> String {
         s if s < 7200 => format!("{} min", s / 60),
         s if s < 172_800 => format!("{} h", s / 3600),
         s => format!("{} days", s / 86_400),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_are_utc_dates() {
-        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_169_599);
-        assert_eq!(timestamp(at), "2026-12-01T23:59:59Z");
-        assert_eq!(timestamp(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
     }
 }

@@ -343,10 +343,10 @@ impl Syncer {
         }
     }
 
+    /// The sync itself, within `deadline` (already capped by the sync timeout).
     async fn run(&self, request: SyncRequest, deadline: Instant) -> Result<Summary, SyncError> {
         let trigger = request.trigger;
         let started = Instant::now();
-        let deadline = deadline.min(started + self.config.sync_timeout);
         let sdk_key = self
             .bounded(deadline, "reading the SDK key", self.sdk_key.get())
             .await??

@@ -114,19 +114,26 @@ async fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
 
+/// `syncer sync` with no profile and empty AWS config files, so nothing but the environment
+/// can supply a region or credentials.
+fn without_aws_files(env: &Env) -> Command {
+    let empty = std::env::temp_dir().join(format!("empty-aws-config-{}", std::process::id()));
+    std::fs::write(&empty, "").unwrap();
+    let mut command = syncer(env);
+    command
+        .arg("sync")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", &empty)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &empty);
+    command
+}
+
 #[tokio::test]
 async fn a_missing_aws_region_is_named() {
     let env = Env::new("cli-region", data(&[("a", 1)], &[])).await;
-    // Empty AWS config files: no profile can supply a region.
-    let empty = std::env::temp_dir().join(format!("empty-aws-config-{}", std::process::id()));
-    std::fs::write(&empty, "").unwrap();
-    let output = syncer(&env)
-        .arg("sync")
+    let output = without_aws_files(&env)
         .env_remove("AWS_REGION")
         .env_remove("AWS_DEFAULT_REGION")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", &empty)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
@@ -138,16 +145,10 @@ async fn a_missing_aws_region_is_named() {
 #[tokio::test]
 async fn missing_credentials_are_one_line_saying_what_to_set() {
     let env = Env::new("cli-credentials", data(&[("a", 1)], &[])).await;
-    let empty = std::env::temp_dir().join(format!("empty-aws-creds-{}", std::process::id()));
-    std::fs::write(&empty, "").unwrap();
-    let output = syncer(&env)
-        .arg("sync")
+    let output = without_aws_files(&env)
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", &empty)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .unwrap();
