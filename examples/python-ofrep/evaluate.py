@@ -4,10 +4,14 @@ launchdarkly-ofrep layer does. Reads a JSON list of cases on stdin:
       "context": {"targetingKey": "user-1", "plan": "pro"}}, ...]
 and prints one JSON list with each case's value, reason, variant, error code and metadata.
 
-    python evaluate.py http://127.0.0.1:8016 < cases.json
+    OFREP_ENDPOINT=http://127.0.0.1:8016 python evaluate.py < cases.json
+
+The endpoint is OpenFeature's OFREP_ENDPOINT variable (default: the extension on port 8016), or
+the first argument.
 """
 
 import json
+import os
 import sys
 
 from openfeature import api
@@ -20,7 +24,8 @@ def enum_value(value):
 
 
 def main() -> None:
-    api.set_provider(OFREPProvider(base_url=sys.argv[1], timeout=2.0))
+    endpoint = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("OFREP_ENDPOINT", "http://127.0.0.1:8016")
+    api.set_provider(OFREPProvider(base_url=endpoint, timeout=2.0))
     client = api.get_client()
     details = {
         "boolean": client.get_boolean_details,

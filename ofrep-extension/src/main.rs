@@ -40,6 +40,7 @@ async fn run_standalone(config: Result<Config, NotReady>, port: u16) -> ExitCode
     };
     match ready {
         Ok((reader, listeners)) => {
+            tokio::spawn(follow_the_table(reader.clone()));
             serve_all(reader, listeners).await;
             ExitCode::FAILURE
         }
@@ -47,6 +48,17 @@ async fn run_standalone(config: Result<Config, NotReady>, port: u16) -> ExitCode
             tracing::error!("{}", failure.message);
             ExitCode::from(2)
         }
+    }
+}
+
+/// Outside Lambda no `INVOKE` event starts checks, and nothing freezes the process: check the
+/// table every freshness interval, so a synced change is answered within about that long.
+async fn follow_the_table(reader: Arc<Reader>) {
+    let mut ticks = tokio::time::interval(reader.mirror().settings().freshness);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        reader.poke();
     }
 }
 

@@ -88,7 +88,7 @@ async fn node_evaluates(api: &LambdaApi, base_url: &str, requests: Value) -> Vec
             let output = Command::new("node")
                 .arg("evaluate.mjs")
                 .arg(requests.to_string())
-                .env("OFREP_URL", &base_url)
+                .env("OFREP_ENDPOINT", &base_url)
                 .current_dir(&dir)
                 .output()
                 .expect("node runs");
@@ -214,7 +214,7 @@ async fn the_example_lambda_handler_answers_an_http_api_request() {
     );
     let output = Command::new("node")
         .args(["--input-type=module", "-e", &script])
-        .env("OFREP_URL", &base_url)
+        .env("OFREP_ENDPOINT", &base_url)
         .current_dir(example_dir())
         .output()
         .expect("node runs");

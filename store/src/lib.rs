@@ -113,6 +113,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Not a LaunchDarkly product
+//!
+//! An independent project, not made, endorsed or supported by LaunchDarkly. It supports
+//! `launchdarkly-server-sdk` 3.2.x (with `launchdarkly-server-sdk-evaluation` 2.2.x) on Rust
+//! 1.95 or newer.
+//!
 //! [LaunchDarkly Rust server SDK]: https://docs.rs/launchdarkly-server-sdk
 
 #![warn(missing_docs)]
@@ -141,3 +147,8 @@ pub use sync::{
     Coverage, DeletionLimit, Generation, LeaseHolder, NoteKind, SyncCoordinator, SyncLease,
     SyncNote, SyncStatus, Ticket, Turn,
 };
+
+// The crate README's example compiles as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;

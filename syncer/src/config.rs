@@ -27,11 +27,17 @@ pub struct Cli {
     pub settings: Settings,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Run exactly one reconciling sync (every stored item compared by content) and print one
     /// JSON summary line. Exit status: 0 ok, 3 partial (items skipped), 1 failed, 2 bad settings.
-    Sync,
+    Sync {
+        /// Take the data set from this file instead of LaunchDarkly: JSON as LaunchDarkly's
+        /// `/sdk/latest-all` answers it (`{"flags": {...}, "segments": {...}}`), for seeding,
+        /// tests and air-gapped setups. No SDK key is needed then.
+        #[arg(long, value_name = "FILE")]
+        from_file: Option<std::path::PathBuf>,
+    },
     /// Show the table's sync state: the last successful sync and its summary, the data
     /// generation, a running sync's lease, the last failure, whether webhooks are signed.
     /// Needs only the table (and the webhook settings); never the SDK key.
@@ -122,6 +128,8 @@ pub struct Config {
     pub http_timeout: Duration,
     pub lease_period: Duration,
     pub max_response_bytes: u64,
+    /// `syncer sync --from-file`: the data set comes from this file, not LaunchDarkly.
+    pub from_file: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -140,6 +148,17 @@ impl Settings {
     pub fn validate_for_status(&self) -> Result<Config, ConfigError> {
         let unread = SecretSource::Parameter(String::new());
         self.validate_with(self.sdk_key.source()?.unwrap_or(unread))
+    }
+
+    /// The settings `syncer sync --from-file` needs: everything but the SDK key (the data set
+    /// is the file's).
+    pub fn validate_for_file(&self, path: &std::path::Path) -> Result<Config, ConfigError> {
+        let unread = SecretSource::Parameter(String::new());
+        let config = self.validate_with(self.sdk_key.source()?.unwrap_or(unread))?;
+        Ok(Config {
+            from_file: Some(path.to_path_buf()),
+            ..config
+        })
     }
 
     fn validate_with(&self, sdk_key: SecretSource) -> Result<Config, ConfigError> {
@@ -203,6 +222,7 @@ impl Settings {
             http_timeout: Duration::from_secs(self.http_timeout_seconds),
             lease_period: Duration::from_secs(self.lease_seconds),
             max_response_bytes: self.max_response_mb.saturating_mul(1024 * 1024),
+            from_file: None,
         })
     }
 }

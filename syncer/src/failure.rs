@@ -26,6 +26,8 @@ pub enum FailureCategory {
     ResponseTooLarge,
     /// LaunchDarkly's answer is not a complete data set.
     InvalidData,
+    /// `syncer sync --from-file`: the file cannot be read.
+    DataFileUnreadable,
     /// The data set would delete too many stored flags.
     MassDeletionRefused,
     /// The table does not exist.
@@ -55,6 +57,7 @@ impl FailureCategory {
                     FailureCategory::Redirected
                 }
                 FetchError::TooLarge { .. } => FailureCategory::ResponseTooLarge,
+                FetchError::File { .. } => FailureCategory::DataFileUnreadable,
                 FetchError::Status { .. }
                 | FetchError::GaveUp { .. }
                 | FetchError::Unreachable { .. } => FailureCategory::LaunchdarklyUnavailable,
@@ -97,6 +100,7 @@ impl FailureCategory {
             FailureCategory::Redirected => "LAUNCHDARKLY_BASE_URI redirects to another origin or in a loop: set it to the URL that serves the data",
             FailureCategory::ResponseTooLarge => "LaunchDarkly's answer is larger than LAUNCHDARKLY_MAX_RESPONSE_MB: raise it with the function's memory",
             FailureCategory::InvalidData => "LaunchDarkly's answer was not a complete data set: nothing was written; the sync is retried",
+            FailureCategory::DataFileUnreadable => "the data file given to `syncer sync --from-file` could not be read: check its path and size",
             FailureCategory::MassDeletionRefused => "the data set would delete most or all stored flags: check the SDK key's environment; see the README to allow a deliberate clean-up",
             FailureCategory::TableMissing => "the flag table does not exist in this account and region: check LAUNCHDARKLY_DYNAMODB_TABLE and the deployment",
             FailureCategory::AccessDenied => "the function may not use the flag table: check its IAM role (dynamodb:Query, GetItem, UpdateItem, TransactWriteItems on the table)",

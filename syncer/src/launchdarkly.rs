@@ -57,6 +57,29 @@ pub enum FetchError {
     TooManyRedirects { base_uri: String },
     #[error("the LaunchDarkly response is larger than {limit_mb} MiB (LAUNCHDARKLY_MAX_RESPONSE_MB); nothing was written: raise the limit and the function's memory together")]
     TooLarge { limit_mb: u64 },
+    #[error("could not read the data file {path} ({reason}); nothing was written")]
+    File { path: String, reason: String },
+}
+
+/// The data set of `syncer sync --from-file`: the file's bytes, at most `max_body` of them.
+pub fn read_data_file(path: &std::path::Path, max_body: u64) -> Result<Fetched, FetchError> {
+    let failed = |reason: String| FetchError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|e| failed(e.to_string()))?
+        .len();
+    if size > max_body {
+        return Err(failed(format!(
+            "{size} bytes, more than LAUNCHDARKLY_MAX_RESPONSE_MB allows"
+        )));
+    }
+    let body = std::fs::read(path).map_err(|e| failed(e.to_string()))?;
+    Ok(Fetched::Data {
+        body: Bytes::from(body),
+        etag: None,
+    })
 }
 
 /// Fetches all flags and segments.

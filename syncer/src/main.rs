@@ -16,8 +16,11 @@ async fn main() -> ExitCode {
     let in_lambda = ld_dynamo_common::in_lambda();
     ld_dynamo_common::init_tracing(in_lambda);
     let cli = Cli::parse();
-    let validated = match cli.command {
+    let validated = match &cli.command {
         Some(Command::Status { .. }) => cli.settings.validate_for_status(),
+        Some(Command::Sync {
+            from_file: Some(path),
+        }) => cli.settings.validate_for_file(path),
         _ => cli.settings.validate(),
     };
     let config = match validated {

@@ -347,12 +347,18 @@ impl Syncer {
     async fn run(&self, request: SyncRequest, deadline: Instant) -> Result<Summary, SyncError> {
         let trigger = request.trigger;
         let started = Instant::now();
-        let sdk_key = self
-            .bounded(deadline, "reading the SDK key", self.sdk_key.get())
-            .await??
-            .ok_or_else(|| {
-                SyncError::MissingSdkKey(self.sdk_key.parameter().unwrap_or_default().to_string())
-            })?;
+        let sdk_key = match self.config.from_file {
+            // Never sent anywhere: the data set is the file's.
+            Some(_) => Secret::new(""),
+            None => self
+                .bounded(deadline, "reading the SDK key", self.sdk_key.get())
+                .await??
+                .ok_or_else(|| {
+                    SyncError::MissingSdkKey(
+                        self.sdk_key.parameter().unwrap_or_default().to_string(),
+                    )
+                })?,
+        };
         let mut last = self.last.lock().await;
         let candidate = match self
             .revalidate(trigger, &sdk_key, last.as_ref(), deadline)
@@ -541,7 +547,13 @@ impl Syncer {
                 },
             );
         }
-        match self.launchdarkly.fetch_all(sdk_key, None, deadline).await? {
+        let fetched = match &self.config.from_file {
+            Some(path) => {
+                crate::launchdarkly::read_data_file(path, self.config.max_response_bytes)?
+            }
+            None => self.launchdarkly.fetch_all(sdk_key, None, deadline).await?,
+        };
+        match fetched {
             Fetched::Data { body, etag } => Ok((body, etag)),
             Fetched::NotModified => Err(SyncError::Fetch(FetchError::GaveUp {
                 attempts: 1,

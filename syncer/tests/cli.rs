@@ -187,3 +187,44 @@ async fn the_cli_repairs_rows_edited_behind_the_syncer() {
         aws_sdk_dynamodb::types::AttributeValue::S(flag("a", 1, true).to_string())
     );
 }
+
+/// `syncer sync --from-file`: the data set comes from the file (LaunchDarkly's format), no
+/// LaunchDarkly and no SDK key involved; the stand-in is never asked.
+#[tokio::test]
+async fn a_sync_from_a_file_needs_no_launchdarkly() {
+    let env = Env::new("cli-file", data(&[("served", 1)], &[])).await;
+    let dir = std::env::temp_dir().join(format!("cli-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("flags.json");
+    let body = data(&[("from-file", 3), ("other", 1)], &[("seg", 2)]);
+    std::fs::write(&file, body.to_string()).unwrap();
+    let output = syncer(&env)
+        .args(["sync", "--from-file"])
+        .arg(&file)
+        .env_remove("LAUNCHDARKLY_SDK_KEY")
+        .env("LAUNCHDARKLY_BASE_URI", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["written"], 3, "{summary}");
+    let flags = env.flags().await;
+    assert_eq!(flags.get("from-file"), Some(&3), "{flags:?}");
+    assert_eq!(flags.len(), 2, "{flags:?}");
+    assert_eq!(env.ld.requests(), 0, "LaunchDarkly was not asked");
+
+    // A file that is not there: one line naming it, nothing written.
+    let missing = dir.join("missing.json");
+    let output = syncer(&env)
+        .args(["sync", "--from-file"])
+        .arg(&missing)
+        .env_remove("LAUNCHDARKLY_SDK_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("could not read the data file"), "{stderr}");
+    assert!(stderr.contains("missing.json"), "{stderr}");
+    assert_eq!(env.flags().await, flags, "the table is as it was");
+    std::fs::remove_dir_all(&dir).ok();
+}

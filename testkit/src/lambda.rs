@@ -334,7 +334,7 @@ impl LambdaApi {
     }
 
     fn spawn_with(&self, binary: &str, env: &[(&str, &str)], stdout: Stdio) -> Child {
-        let mut command = Command::new(binary);
+        let mut command = binary_command(binary);
         command
             .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api())
             .env("AWS_LAMBDA_FUNCTION_NAME", "standin")
@@ -354,43 +354,80 @@ impl LambdaApi {
     }
 }
 
+/// A command starting `binary`: directly, or through the emulator that
+/// `LAMBDA_BINARY_RUNNER` names (`make test` runs the aarch64 builds with
+/// `qemu-aarch64-static -L /usr/aarch64-linux-gnu`, Debian's user-mode emulation). Signals
+/// sent to the child reach the emulated program: qemu forwards them.
+pub fn binary_command(binary: &str) -> Command {
+    let runner = std::env::var("LAMBDA_BINARY_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(emulator) => {
+            let mut command = Command::new(emulator);
+            command.args(words).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    }
+}
+
 /// The binary to run as a Lambda function: the cargo-lambda release build (`bootstrap`, what
 /// is deployed) when `LAMBDA_BINARIES_DIR` names it (`make test` does), else `fallback` (the
 /// test profile's build of the same binary).
 pub fn function_binary(name: &str, fallback: &str) -> String {
-    match std::env::var("LAMBDA_BINARIES_DIR") {
-        Ok(dir) if !dir.is_empty() => {
-            let path = std::path::Path::new(&dir).join(name).join("bootstrap");
-            assert!(
-                path.exists(),
-                "LAMBDA_BINARIES_DIR is set but {} does not exist: run `make build` first",
-                path.display()
-            );
-            path.to_string_lossy().into_owned()
-        }
-        _ => fallback.to_string(),
-    }
+    deployed(&[name, "bootstrap"]).unwrap_or_else(|| fallback.to_string())
 }
 
 /// The extension executable to run: the one in the layer `make build` unpacked
 /// (`$LAMBDA_BINARIES_DIR/layers/<name>/extensions/<name>`, what is deployed) when
 /// `LAMBDA_BINARIES_DIR` is set, else `fallback` (the test profile's build).
 pub fn layer_extension(name: &str, fallback: &str) -> String {
-    match std::env::var("LAMBDA_BINARIES_DIR") {
-        Ok(dir) if !dir.is_empty() => {
-            let path = std::path::Path::new(&dir)
-                .join("layers")
-                .join(name)
-                .join("extensions")
-                .join(name);
-            assert!(
-                path.exists(),
-                "LAMBDA_BINARIES_DIR is set but {} does not exist: run `make build` first",
-                path.display()
-            );
-            path.to_string_lossy().into_owned()
-        }
-        _ => fallback.to_string(),
+    deployed(&["layers", name, "extensions", name]).unwrap_or_else(|| fallback.to_string())
+}
+
+/// `$LAMBDA_BINARIES_DIR/<parts>`, which must exist and, when `LAMBDA_BINARIES_ARCH` is set
+/// (`x86_64` or `aarch64`), be an executable of that architecture: a run meant for the arm64
+/// builds cannot pass on x86_64 ones.
+fn deployed(parts: &[&str]) -> Option<String> {
+    let dir = std::env::var("LAMBDA_BINARIES_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())?;
+    let path = parts
+        .iter()
+        .fold(std::path::PathBuf::from(dir), |p, part| p.join(part));
+    assert!(
+        path.exists(),
+        "LAMBDA_BINARIES_DIR is set but {} does not exist: run `make build` first",
+        path.display()
+    );
+    if let Ok(expected) = std::env::var("LAMBDA_BINARIES_ARCH") {
+        let found = elf_machine(&path);
+        assert_eq!(
+            found,
+            expected,
+            "{} is built for {found}, not {expected}",
+            path.display()
+        );
+    }
+    Some(path.to_string_lossy().into_owned())
+}
+
+/// The architecture an ELF executable is built for, from its header's `e_machine`.
+fn elf_machine(path: &std::path::Path) -> String {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut header))
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    assert!(
+        header.starts_with(b"\x7fELF"),
+        "{} is not an ELF file",
+        path.display()
+    );
+    match u16::from_le_bytes([header[18], header[19]]) {
+        0x3e => "x86_64".into(),
+        0xb7 => "aarch64".into(),
+        other => format!("ELF machine {other:#x}"),
     }
 }
 

