@@ -103,8 +103,10 @@ emulator:
 # The library crate as crates.io would get it: packaged, and the package built on its own.
 .PHONY: check-crate
 check-crate: ## cargo package the launchdarkly-dynamo-store crate (its files, metadata and a build of the package)
-	$(CARGO) package --locked -p launchdarkly-dynamo-store --allow-dirty
-	$(CARGO) package --locked -p launchdarkly-dynamo-store --allow-dirty --list
+	mkdir -p target
+	$(CARGO) package --locked -p launchdarkly-dynamo-store --allow-dirty 2>&1 | tee target/crate-package.log
+	@if grep -E '^(warning|error)' target/crate-package.log; then echo "check-crate: cargo package is not clean (above)"; exit 1; fi
+	$(CARGO) package --locked -p launchdarkly-dynamo-store --allow-dirty --list | grep -x LICENSE >/dev/null
 
 # LaunchDarkly's own contract-test harness (sdk-test-harness v2.41.0), beside the checkout.
 SDK_TEST_HARNESS ?= $(CURDIR)/../shared/tools/sdk-test-harness/sdk-test-harness

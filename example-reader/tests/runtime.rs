@@ -274,3 +274,62 @@ async fn each_invocation_that_evaluates_emits_one_metric_record() {
         );
     }
 }
+
+/// A rotated SDK key (its SSM parameter overwritten) reaches analytics events without a
+/// redeploy or a cold start: the reader re-reads it every secrets TTL, as the syncer does, and
+/// hands later events to a client with the new key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_sdk_key_takes_over_the_events_without_a_restart() {
+    let table = synced_table().await;
+    let sink = EventsSink::start();
+    let ssm = ld_dynamo_testkit::ssm::client();
+    let parameter = format!("/tests/{table}/sdkkey");
+    ld_dynamo_testkit::ssm::put_secure(&ssm, &parameter, "sdk-before-rotation").await;
+    let api = LambdaApi::start();
+    let endpoint = ld_dynamo_testkit::dynamodb::endpoint();
+    let env = [
+        ("LAUNCHDARKLY_DYNAMODB_TABLE", table.as_str()),
+        ("LAUNCHDARKLY_SDK_KEY_PARAM", parameter.as_str()),
+        ("LAUNCHDARKLY_EVENTS_URI", sink.base_uri()),
+        ("LAUNCHDARKLY_EVENTS_FLUSH_INTERVAL_SECONDS", "1"),
+        ("LAUNCHDARKLY_SECRETS_TTL_SECONDS", "1"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.as_str()),
+    ];
+    let mut function = api.spawn(&binary(), &env);
+    let call = |key: &str| HttpCall::get("/flags/banner", &[("key", key)]).http_v2("/flags/{key}");
+    api.invoke(call("before-1")).await.response();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    api.invoke(call("before-2")).await.response();
+    eventually("an event with the first key", || sink.mentions("before-1")).await;
+
+    ld_dynamo_testkit::ssm::put_secure(&ssm, &parameter, "sdk-after-rotation").await;
+    let rotated = |sink: &EventsSink| {
+        sink.received()
+            .iter()
+            .any(|(auth, _)| auth == "sdk-after-rotation")
+    };
+    for attempt in 0..10 {
+        if rotated(&sink) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        api.invoke(call(&format!("after-{attempt}")))
+            .await
+            .response();
+    }
+    eventually("events with the rotated key", || rotated(&sink)).await;
+    for (auth, body) in sink.received() {
+        assert!(
+            auth == "sdk-before-rotation" || auth == "sdk-after-rotation",
+            "{auth}"
+        );
+        if body.to_string().contains("before-1") {
+            assert_eq!(
+                auth, "sdk-before-rotation",
+                "events keep the key they were made with"
+            );
+        }
+    }
+    function.kill().ok();
+    function.wait().ok();
+}

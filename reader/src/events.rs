@@ -36,6 +36,8 @@ impl EventDelivery {
         if last.elapsed() < self.interval {
             return;
         }
+        // A rotated SDK key takes over before this delivery (read at most every secrets TTL).
+        reader.follow_sdk_key(limit).await;
         if !reader.flush_events_within(limit).await {
             tracing::warn!("analytics events were not all delivered; they stay queued");
         }

@@ -1,8 +1,10 @@
 //! The engine: the SDK in daemon mode over the table's mirror. Every answer comes from memory;
 //! a store that cannot answer is [`Unavailable`], never a missing flag.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
+
+use ld_dynamo_common::secrets::CachedSecret;
 
 use launchdarkly_dynamo_store::mirror::MirrorData;
 use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Mirror};
@@ -23,14 +25,68 @@ use ld_dynamo_common::metrics::Record;
 /// How long a new reader waits for the SDK client to call itself ready (daemon mode: at once).
 const CLIENT_READY: Duration = Duration::from_secs(1);
 
-/// Built once per process: the mirror and the SDK client live as long as it does.
+/// Built once per process: the mirror lives as long as it does; the SDK client too, unless
+/// the SDK key changes (see [`Reader::follow_sdk_key`]).
 pub struct Reader {
-    client: Client,
+    client: RwLock<Arc<Client>>,
     mirror: Mirror,
+    config: ReaderConfig,
+    key: Option<KeyFollower>,
     events: Option<Duration>,
     request_wait: Duration,
     table: String,
     counters: ReadCounters,
+}
+
+/// Where the SDK key comes from, and the key the client uses.
+struct KeyFollower {
+    secret: CachedSecret,
+    in_use: tokio::sync::Mutex<String>,
+}
+
+/// The SDK client in daemon mode over `mirror`, started: events with `sdk_key`, none without.
+async fn start_client(
+    config: &ReaderConfig,
+    mirror: &Mirror,
+    sdk_key: Option<&str>,
+) -> anyhow::Result<Client> {
+    let client = build_client(config, mirror, sdk_key)?;
+    client.start_with_default_executor();
+    let _ = client.wait_for_initialization(CLIENT_READY).await;
+    Ok(client)
+}
+
+// Apart from the start: the SDK's builders are not `Send`, and must not live across an await.
+fn build_client(
+    config: &ReaderConfig,
+    mirror: &Mirror,
+    sdk_key: Option<&str>,
+) -> anyhow::Result<Client> {
+    // The mirror is the cache; the SDK's own would only delay changes.
+    let mut data_store = PersistentDataStoreBuilder::new(Arc::new(mirror.clone()));
+    data_store.no_caching();
+    let mut builder = ConfigBuilder::new(sdk_key.unwrap_or("daemon-mode-no-events"))
+        .daemon_mode(true)
+        .data_store(&data_store);
+    builder = match sdk_key {
+        Some(_) => {
+            // The SDK wants all three endpoints when one is set; daemon mode uses events only.
+            let mut endpoints = ServiceEndpointsBuilder::new();
+            endpoints
+                .polling_base_url("https://sdk.launchdarkly.com")
+                .streaming_base_url("https://stream.launchdarkly.com")
+                .events_base_url(&config.events_uri);
+            let mut events = EventProcessorBuilder::new();
+            events
+                .flush_interval(config.events_interval)
+                .transport(launchdarkly_sdk_transport::HyperTransport::new_https()?);
+            builder
+                .service_endpoints(&endpoints)
+                .event_processor(&events)
+        }
+        None => builder.event_processor(&NullEventProcessorBuilder::new()),
+    };
+    Ok(Client::build(builder.build()?)?)
 }
 
 /// A context that could not be built from the request.
@@ -53,36 +109,12 @@ impl Reader {
             store = store.prefix(prefix);
         }
         let mirror = store.build_mirror().await?;
-        // The mirror is the cache; the SDK's own would only delay changes.
-        let mut data_store = PersistentDataStoreBuilder::new(Arc::new(mirror.clone()));
-        data_store.no_caching();
-        let mut builder = ConfigBuilder::new(sdk_key.unwrap_or("daemon-mode-no-events"))
-            .daemon_mode(true)
-            .data_store(&data_store);
-        builder = match sdk_key {
-            Some(_) => {
-                // The SDK wants all three endpoints when one is set; daemon mode uses events only.
-                let mut endpoints = ServiceEndpointsBuilder::new();
-                endpoints
-                    .polling_base_url("https://sdk.launchdarkly.com")
-                    .streaming_base_url("https://stream.launchdarkly.com")
-                    .events_base_url(&config.events_uri);
-                let mut events = EventProcessorBuilder::new();
-                events
-                    .flush_interval(config.events_interval)
-                    .transport(launchdarkly_sdk_transport::HyperTransport::new_https()?);
-                builder
-                    .service_endpoints(&endpoints)
-                    .event_processor(&events)
-            }
-            None => builder.event_processor(&NullEventProcessorBuilder::new()),
-        };
-        let client = Client::build(builder.build()?)?;
-        client.start_with_default_executor();
-        let _ = client.wait_for_initialization(CLIENT_READY).await;
+        let client = start_client(config, &mirror, sdk_key).await?;
         Ok(Self {
-            client,
+            client: RwLock::new(Arc::new(client)),
             mirror,
+            config: config.clone(),
+            key: None,
             events: sdk_key.map(|_| config.events_flush_timeout),
             request_wait: config.request_wait,
             table: config.table.clone(),
@@ -93,6 +125,62 @@ impl Reader {
     /// The mirror answers come from.
     pub fn mirror(&self) -> &Mirror {
         &self.mirror
+    }
+
+    /// Follows the SDK key where `in_use` (the key the reader was built with) was read from
+    /// (its SSM parameter, re-read every secrets TTL): see [`Reader::follow_sdk_key`].
+    pub fn following_sdk_key(self, secret: CachedSecret, in_use: &str) -> Self {
+        Self {
+            key: Some(KeyFollower {
+                secret,
+                in_use: tokio::sync::Mutex::new(in_use.to_string()),
+            }),
+            ..self
+        }
+    }
+
+    /// When the SDK key has changed where it is kept (a rotation), builds a client with the
+    /// new key over the same mirror and hands its events to it; the previous client delivers
+    /// what it holds and stops. Reading the key waits at most `limit`, and only when its TTL
+    /// has passed. Call it off the answer path (after an answer).
+    pub async fn follow_sdk_key(&self, limit: Duration) {
+        let Some(follower) = &self.key else { return };
+        let key = match tokio::time::timeout(limit, follower.secret.get()).await {
+            Ok(Ok(Some(key))) => key,
+            Ok(Ok(None)) => {
+                return tracing::debug!("the SDK key parameter is gone; events keep the key in use")
+            }
+            Ok(Err(err)) => return tracing::debug!("the SDK key could not be read again: {err}"),
+            Err(_) => return,
+        };
+        // One rotation at a time.
+        let mut in_use = follower.in_use.lock().await;
+        if *in_use == key.expose() {
+            return;
+        }
+        match start_client(&self.config, &self.mirror, Some(key.expose())).await {
+            Ok(client) => {
+                *in_use = key.expose().to_string();
+                let previous = std::mem::replace(
+                    &mut *self.client.write().unwrap_or_else(PoisonError::into_inner),
+                    Arc::new(client),
+                );
+                tracing::info!("the SDK key changed: analytics events now go out with the new one");
+                // Closing delivers its pending events, blocking.
+                tokio::task::spawn_blocking(move || previous.close());
+            }
+            Err(err) => tracing::warn!(
+                "the SDK key changed, but no client could be built with it ({err:#}); events keep the previous key"
+            ),
+        }
+    }
+
+    /// The SDK client in use.
+    fn client(&self) -> Arc<Client> {
+        self.client
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Starts a check of the table in the background if one is due. Never waits.
@@ -172,7 +260,7 @@ impl Reader {
         // still sees it, so LaunchDarkly's event for an unknown flag goes out as usual.
         let stored = data.items(Kind::Flags).get(flag).filter(|i| !i.deleted);
         let detail = self
-            .client
+            .client()
             .variation_detail(context, flag, FlagValue::Json(Value::Null));
         let rollout = stored.is_some_and(|s| served_by_rollout(&s.serialized_item, &detail.reason))
             || in_experiment(&detail.reason);
@@ -244,14 +332,14 @@ impl Reader {
     /// false when they were not all delivered (they stay queued).
     pub async fn flush_events_within(&self, limit: Duration) -> bool {
         match self.events {
-            Some(timeout) => self.client.flush_blocking(timeout.min(limit)).await,
+            Some(timeout) => self.client().flush_blocking(timeout.min(limit)).await,
             None => true,
         }
     }
 
     /// Stops the client, delivering pending events first (blocking).
     pub fn close(&self) {
-        self.client.close();
+        self.client().close();
     }
 }
 

@@ -70,6 +70,11 @@ pub struct ReaderSettings {
         default_value_t = 5
     )]
     pub events_flush_interval_seconds: u64,
+
+    /// How long the SDK key read from SSM is reused before being read again: a rotated key
+    /// reaches analytics events within about this long, with no redeploy (as for the syncer).
+    #[arg(long, env = "LAUNCHDARKLY_SECRETS_TTL_SECONDS", default_value_t = 300)]
+    pub secrets_ttl_seconds: u64,
 }
 
 impl Default for ReaderSettings {
@@ -85,6 +90,7 @@ impl Default for ReaderSettings {
             events_uri: "https://events.launchdarkly.com".to_string(),
             events_flush_timeout_ms: 1000,
             events_flush_interval_seconds: 5,
+            secrets_ttl_seconds: 300,
         }
     }
 }
@@ -99,6 +105,8 @@ pub struct ReaderConfig {
     pub events_uri: String,
     pub events_flush_timeout: Duration,
     pub events_interval: Duration,
+    /// How long the SDK key read from SSM is reused.
+    pub secrets_ttl: Duration,
     /// How long a request may wait for a due check of the table before it is answered (the
     /// Rust reader: a short wait; the extension checks at each INVOKE instead: none).
     pub request_wait: Duration,
@@ -138,6 +146,7 @@ impl ReaderSettings {
             events_uri: self.events_uri.trim_end_matches('/').to_string(),
             events_flush_timeout: Duration::from_millis(self.events_flush_timeout_ms),
             events_interval: Duration::from_secs(self.events_flush_interval_seconds.max(1)),
+            secrets_ttl: Duration::from_secs(self.secrets_ttl_seconds),
             request_wait: Duration::ZERO,
         })
     }

@@ -29,10 +29,16 @@ pub async fn start_reader(config: &ReaderConfig, send_events: bool) -> Result<Re
             let secret = CachedSecret::new(
                 source.clone(),
                 aws_sdk_ssm::Client::new(&aws),
-                std::time::Duration::MAX,
+                config.secrets_ttl,
             );
             match secret.get().await {
-                Ok(value) => value,
+                Ok(Some(value)) => Some((value, secret)),
+                Ok(None) => {
+                    tracing::warn!(
+                        "analytics events are off: the SDK key parameter does not exist"
+                    );
+                    None
+                }
                 Err(err) => {
                     tracing::warn!("analytics events are off: {err}");
                     None
@@ -41,11 +47,16 @@ pub async fn start_reader(config: &ReaderConfig, send_events: bool) -> Result<Re
         }
         _ => None,
     };
-    Reader::new(
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let reader = Reader::new(
         config,
-        aws_sdk_dynamodb::Client::new(&aws),
-        sdk_key.as_ref().map(|s| s.expose()),
+        dynamo,
+        sdk_key.as_ref().map(|(key, _)| key.expose()),
     )
     .await
-    .map_err(StartError::Client)
+    .map_err(StartError::Client)?;
+    Ok(match sdk_key {
+        Some((key, secret)) => reader.following_sdk_key(secret, key.expose()),
+        None => reader,
+    })
 }
