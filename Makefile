@@ -162,21 +162,20 @@ build: build-tools rust-targets ## Build the Lambda zips and the extension layer
 
 # One architecture: the zips in dist/<arch>/, and unpacked as deployed in target/lambda/<arch>/
 # (`<bin>/bootstrap`, `layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep`) for the
-# runtime-level tests (LAMBDA_BINARIES_DIR).
+# runtime-level tests (LAMBDA_BINARIES_DIR). One cargo invocation for the three binaries, so
+# their optimized links share the two cores; the zips are made here (scripts/lambda-zip.py).
 .PHONY: build-x86_64 build-arm64
 build-x86_64 build-arm64: build-%: build-tools rust-targets
-	$(CARGO) lambda build --release --$(subst x86_64,x86-64,$*) --output-format zip --locked \
-	  --lambda-dir target/cargo-lambda/$* --bin syncer --bin example-reader
-	$(CARGO) lambda build --release --$(subst x86_64,x86-64,$*) --extension --output-format zip --locked \
-	  --lambda-dir target/cargo-lambda/$* --bin launchdarkly-ofrep
-	mkdir -p dist/$*
-	cp target/cargo-lambda/$*/syncer/bootstrap.zip dist/$*/syncer.zip
-	cp target/cargo-lambda/$*/example-reader/bootstrap.zip dist/$*/example-reader.zip
-	cp target/cargo-lambda/$*/extensions/launchdarkly-ofrep.zip dist/$*/launchdarkly-ofrep-layer.zip
-	rm -rf target/lambda/$*
+	$(CARGO) lambda build --release --$(subst x86_64,x86-64,$*) --output-format binary --locked \
+	  --lambda-dir target/cargo-lambda/$* --bin syncer --bin example-reader --bin launchdarkly-ofrep
+	rm -rf dist/$* target/lambda/$*
+	mkdir -p dist/$* target/lambda/$*/layers/launchdarkly-ofrep/extensions
 	for bin in syncer example-reader; do \
+	  python3 scripts/lambda-zip.py target/cargo-lambda/$*/$$bin/bootstrap dist/$*/$$bin.zip bootstrap; \
 	  python3 -m zipfile -e dist/$*/$$bin.zip target/lambda/$*/$$bin/ && chmod +x target/lambda/$*/$$bin/bootstrap; \
 	done
+	python3 scripts/lambda-zip.py target/cargo-lambda/$*/launchdarkly-ofrep/bootstrap \
+	  dist/$*/launchdarkly-ofrep-layer.zip extensions/launchdarkly-ofrep
 	python3 -m zipfile -e dist/$*/launchdarkly-ofrep-layer.zip target/lambda/$*/layers/launchdarkly-ofrep/
 	chmod +x target/lambda/$*/layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep
 
