@@ -6,7 +6,8 @@
 #
 #   scripts/local.sh start [flags.json]   start everything, print the environment to export
 #   eval "$(scripts/local.sh env)"        export it (OFREP_ENDPOINT, the AWS and LaunchDarkly variables)
-#   scripts/local.sh sync                 sync again (after editing the flags file)
+#   scripts/local.sh sync                 sync again (after editing the flags file); returns once
+#                                         the extension answers from the new data
 #   scripts/local.sh status               what runs, where
 #   scripts/local.sh stop                 stop everything (the data is in memory: it goes too)
 #
@@ -109,7 +110,48 @@ start() {
 sync() {
   running dynamodb || fail "not running: scripts/local.sh start"
   eval "$(environment)"
-  RUST_LOG="${RUST_LOG:-warn}" "$bin/syncer" sync >&2
+  served_as_in_file
+  local before summary
+  before=$(extension_generation)
+  summary=$(RUST_LOG="${RUST_LOG:-warn}" "$bin/syncer" sync)
+  echo "$summary" >&2
+  [ -n "$before" ] || return 0
+  # A sync that changed the table: return once the extension answers from it (it checks the
+  # table every freshness interval, 1 s by default); 10 s at most.
+  if "$root/.venv/bin/python" -c 'import json,sys; s=json.loads(sys.argv[1]); sys.exit(0 if s["written"]+s["repaired"]+s["deleted"] else 1)' "$summary"; then
+    for _ in $(seq 1 100); do
+      [ "$(extension_generation)" != "$before" ] && return 0
+      sleep 0.1
+    done
+    say "the extension did not pick up the sync within 10 s; its health: $(curl -s "http://127.0.0.1:$(cat "$state/ofrep.port")/health")"
+  fi
+}
+
+# The data generation the running extension answers from (empty when it does not run).
+extension_generation() {
+  running ofrep || return 0
+  curl -sf "http://127.0.0.1:$(cat "$state/ofrep.port")/health" \
+    | "$root/.venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin).get("generation"))' || true
+}
+
+# The stand-in re-reads its file every 100 ms: wait (2 s at most) until it serves what the file
+# holds, so a sync right after an edit brings that edit.
+served_as_in_file() {
+  "$root/.venv/bin/python" - "$(cat "$state/flags.path")" "$LAUNCHDARKLY_BASE_URI" "$sdk_key" <<'PY'
+import json, sys, time, urllib.request
+
+path, base, key = sys.argv[1:4]
+request = urllib.request.Request(base + "/sdk/latest-all", headers={"Authorization": key})
+for _ in range(20):
+    try:
+        with open(path) as f, urllib.request.urlopen(request, timeout=2) as answer:
+            if json.load(f) == json.load(answer):
+                sys.exit(0)
+    except ValueError:
+        pass  # the file is being written, or is not JSON (yet)
+    time.sleep(0.1)
+sys.exit(f"local: the LaunchDarkly stand-in does not serve {path}; is it valid JSON? (see its log in the state folder)")
+PY
 }
 
 status() {
