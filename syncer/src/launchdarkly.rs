@@ -61,6 +61,9 @@ pub enum FetchError {
     File { path: String, reason: String },
 }
 
+/// What a fetch leaves of its budget: its last attempt ends this much before the deadline.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
+
 /// The data set of `syncer sync --from-file`: the file's bytes, at most `max_body` of them.
 pub fn read_data_file(path: &std::path::Path, max_body: u64) -> Result<Fetched, FetchError> {
     let failed = |reason: String| FetchError::File {
@@ -130,7 +133,11 @@ impl LaunchDarklyClient {
         let mut connect_failures: u32 = 0;
         loop {
             attempt += 1;
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            // Each attempt ends a little before the budget, so the fetch says why it failed
+            // (a timeout, LaunchDarkly's status) instead of the budget's deadline cutting it off.
+            let remaining = deadline
+                .saturating_duration_since(Instant::now())
+                .saturating_sub(DEADLINE_MARGIN);
             let (retry_after, last) = match self
                 .attempt(sdk_key, etag, remaining.min(self.request_timeout))
                 .await
@@ -154,7 +161,7 @@ impl LaunchDarklyClient {
                 }) => (retry_after, reason),
             };
             let delay = retry_delay(attempt, retry_after);
-            if Instant::now() + delay + Duration::from_millis(100) >= deadline {
+            if Instant::now() + delay + DEADLINE_MARGIN >= deadline {
                 return Err(FetchError::GaveUp {
                     attempts: attempt,
                     last,
