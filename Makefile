@@ -84,7 +84,7 @@ test: tools lint build ## Every test: lint, unit and integration tests (DynamoDB
 # The runtime-level tests again, on the aarch64 binaries, under Debian's qemu user-mode
 # emulation (qemu-user-static, with the aarch64 C library of libc6-arm64-cross).
 ARM64_RUNTIME_TESTS := -p syncer --test runtime --test metrics --test hostile \
-  -p example-reader --test runtime \
+  -p example-reader --test runtime --test reading \
   -p ofrep-extension --test lifecycle --test reading --test openfeature --test python
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 .PHONY: test-arm64 emulator

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use example_reader::routes::{all_flags_body, flag_body};
-use example_reader::{app, events, lambda_app, Cli, Command};
+use example_reader::{after_answer, app, lambda_app, Cli, Command};
 use ld_dynamo_common::server::ServerLimits;
 use ld_dynamo_reader::startup::{start_reader, StartError};
 use ld_dynamo_reader::{parse_context, Reader, ReaderConfig};
@@ -80,18 +80,15 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Serves HTTP invocations; events go out after responses, never before.
+/// Serves HTTP invocations; what follows an answer (a check of the table ending, events)
+/// happens after the response, never before.
 async fn serve_lambda(reader: Arc<Reader>, config: &ReaderConfig) -> ExitCode {
-    let answered = if reader.sends_events() {
-        match events::start(reader.clone(), config.events_interval).await {
-            Ok(answered) => Some(answered),
-            Err(err) => {
-                tracing::warn!("analytics events will be delivered only while the function runs: the events extension did not register: {err}");
-                None
-            }
+    let answered = match after_answer::start(reader.clone(), config.events_interval).await {
+        Ok(answered) => Some(answered),
+        Err(err) => {
+            tracing::warn!("the reader's internal extension did not register, so analytics events are delivered only while the function runs and a check of the table may be frozen half-way: {err}");
+            None
         }
-    } else {
-        None
     };
     let app = lambda_app(reader.clone());
     let answered = &answered;

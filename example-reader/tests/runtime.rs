@@ -1,9 +1,8 @@
 //! The reader's real binary as Lambda runs it, through the Runtime and Extensions API stand-in:
 //! requests answered in one process, analytics events delivered after the responses (never on
-//! the response path) and at SIGTERM, a missing table answered 503.
+//! the response path) and at SIGTERM, a missing table answered 503. (Freshness and outages:
+//! `reading.rs`.)
 
-use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Snapshot};
-use launchdarkly_server_sdk::SerializedItem;
 use ld_dynamo_testkit::events::HttpCall;
 use ld_dynamo_testkit::events_sink::EventsSink;
 use ld_dynamo_testkit::lambda::{function_binary, sigterm, wait_exit, Happened, LambdaApi};
@@ -14,29 +13,9 @@ fn binary() -> String {
 }
 
 async fn synced_table() -> String {
-    let dynamo = ld_dynamo_testkit::dynamodb::client();
-    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-runtime").await;
-    let flag = json!({"key": "banner", "version": 1, "on": true, "targets": [], "prerequisites": [], "rules": [],
-        "fallthrough": {"variation": 0}, "offVariation": 0, "variations": ["hello"], "salt": "s", "trackEvents": true});
-    let mut snapshot = Snapshot::default();
-    snapshot.insert(
-        Kind::Flags,
-        "banner",
-        SerializedItem {
-            version: 1,
-            deleted: false,
-            serialized_item: flag.to_string(),
-        },
-    );
-    DynamoDbStoreBuilder::new(&table)
-        .client(dynamo)
-        .build()
-        .await
-        .unwrap()
-        .apply_snapshot(&snapshot)
-        .await
-        .unwrap();
-    table
+    let mut flag = ld_dynamo_fixtures::banner(1, "hello");
+    flag["trackEvents"] = json!(true);
+    ld_dynamo_fixtures::synced_table("reader-runtime", &[flag], &[]).await
 }
 
 fn body(response: &Value) -> Value {
@@ -70,9 +49,10 @@ async fn a_missing_table_is_503_through_the_runtime() {
         error.contains("does not exist") && !error.contains("no-such-table"),
         "{error}"
     );
-    assert!(
-        api.extensions().is_empty(),
-        "no events configured: no extension"
+    assert_eq!(
+        api.extensions(),
+        ["launchdarkly-reader"],
+        "without events too: checks of the table end before a freeze"
     );
     function.kill().ok();
     function.wait().ok();
@@ -155,7 +135,7 @@ async fn events_are_sent_after_responses_never_before() {
     let response = api.invoke(first).await.response();
     assert_eq!(response["statusCode"], 200, "{response}");
     assert_eq!(body(&response)["value"], "hello");
-    assert_eq!(api.extensions(), ["launchdarkly-events-flush"]);
+    assert_eq!(api.extensions(), ["launchdarkly-reader"]);
 
     // Once the interval has passed, the next invocation is answered while the delivery it
     // starts afterwards is still held by the sink.
@@ -183,7 +163,7 @@ async fn events_are_sent_after_responses_never_before() {
     // The extension let the environment freeze only after the flush: it asked for its next
     // event once per invocation (plus once at start).
     assert!(
-        api.wait_until(&Happened::ExtensionNext("launchdarkly-events-flush".into()))
+        api.wait_until(&Happened::ExtensionNext("launchdarkly-reader".into()))
             .await
     );
     function.kill().ok();

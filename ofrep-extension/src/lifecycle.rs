@@ -74,7 +74,12 @@ impl Lifecycle {
             self.delivery.after_answer(reader, left).await;
         }
         // Never let Lambda freeze a check half-way (a few milliseconds, beside the function).
-        reader.settle().await;
+        reader
+            .settle(ld_dynamo_common::time_left(
+                invoke.deadline_ms,
+                DEADLINE_MARGIN,
+            ))
+            .await;
         // The evaluations since the last event (the function's previous invocations).
         if let Some(record) = reader.take_metrics("extension") {
             record.emit();

@@ -3,8 +3,6 @@
 //! invocation, analytics events go out after the function answered and at `SHUTDOWN`, none
 //! without an SDK key, and a configuration error fails the init with its message.
 
-mod common;
-
 use ld_dynamo_testkit::events_sink::EventsSink;
 use ld_dynamo_testkit::lambda::{free_port, layer_extension, wait_exit, Happened, LambdaApi};
 use serde_json::{json, Value};
@@ -18,7 +16,7 @@ fn binary() -> String {
 async fn synced_table() -> String {
     let flag = json!({"key": "banner", "version": 1, "on": true, "targets": [], "prerequisites": [], "rules": [],
         "fallthrough": {"variation": 0}, "offVariation": 0, "variations": ["hello"], "salt": "s", "trackEvents": true});
-    common::synced_table("ofrep-ext", &[flag], &[]).await
+    ld_dynamo_fixtures::synced_table("ofrep-ext", &[flag], &[]).await
 }
 
 struct Running {

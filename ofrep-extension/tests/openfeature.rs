@@ -6,8 +6,6 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-mod common;
-
 use ld_dynamo_testkit::lambda::{free_port, layer_extension, Happened, LambdaApi};
 use serde_json::{json, Value};
 
@@ -61,7 +59,7 @@ async fn synced_table() -> String {
             {"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}}}),
         ),
     ];
-    common::synced_table("ofrep-js", &flags, &[beta]).await
+    ld_dynamo_fixtures::synced_table("ofrep-js", &flags, &[beta]).await
 }
 
 /// The extension running beside the stand-in, ready; returns its OFREP base URL.

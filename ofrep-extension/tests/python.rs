@@ -9,8 +9,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-mod common;
-
 use ld_dynamo_testkit::lambda::{free_port, layer_extension, Happened, LambdaApi};
 use serde_json::{json, Value};
 
@@ -139,7 +137,7 @@ async fn extension(api: &LambdaApi, table: &str, dynamodb: &str, port: u16) -> s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_openfeature_evaluates_every_shape_of_launchdarkly_data() {
-    let table = common::synced_table("ofrep-py", &flags(), &[]).await;
+    let table = ld_dynamo_fixtures::synced_table("ofrep-py", &flags(), &[]).await;
     let api = LambdaApi::start();
     let port = free_port();
     let mut child = extension(&api, &table, &ld_dynamo_testkit::dynamodb::endpoint(), port).await;
@@ -268,7 +266,7 @@ async fn the_readme_python_snippet_runs_as_written() {
         + "```python\n".len();
     let snippet = &readme[start..start + readme[start..].find("```").unwrap()];
     assert!(snippet.contains("OFREP_ENDPOINT"), "{snippet}");
-    let table = common::synced_table("ofrep-py-readme", &flags(), &[]).await;
+    let table = ld_dynamo_fixtures::synced_table("ofrep-py-readme", &flags(), &[]).await;
     let api = LambdaApi::start();
     let port = free_port();
     let mut child = extension(&api, &table, &ld_dynamo_testkit::dynamodb::endpoint(), port).await;

@@ -4,10 +4,9 @@
 //! DynamoDB stalls is ready at once and answers the store's error, never a missing flag; the
 //! health route says which; and the server stays usable under hundreds of idle connections.
 
-mod common;
-
 use std::time::Duration;
 
+use ld_dynamo_fixtures::banner;
 use ld_dynamo_testkit::lambda::{free_port, layer_extension, Happened, LambdaApi};
 use ld_dynamo_testkit::proxy::{DynamoProxy, Outage};
 use serde_json::{json, Value};
@@ -15,16 +14,8 @@ use tokio::time::Instant;
 
 const NAME: &str = "launchdarkly-ofrep";
 
-fn banner(version: u64, text: &str) -> Value {
-    json!({"key": "banner", "version": version, "on": true, "targets": [], "prerequisites": [], "rules": [],
-        "fallthrough": {"variation": 0}, "offVariation": 0, "variations": [text], "salt": "s"})
-}
-
 async fn table(label: &str) -> String {
-    let dynamo = ld_dynamo_testkit::dynamodb::client();
-    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, label).await;
-    common::fenced_sync(&table, &[banner(1, "hello")]).await;
-    table
+    ld_dynamo_fixtures::fenced_table(label, &[banner(1, "hello")]).await
 }
 
 struct Running {
@@ -135,7 +126,7 @@ async fn a_synced_change_is_answered_by_a_warm_extension_after_its_next_invokes(
     let running = start(&table, &ld_dynamo_testkit::dynamodb::endpoint());
     ready(&running).await;
     assert_eq!(invoke(&running).await.1["value"], "hello");
-    common::fenced_sync(&table, &[banner(2, "bye")]).await;
+    ld_dynamo_fixtures::fenced_sync(&table, &[banner(2, "bye")]).await;
     // Default freshness (1 s): the change shows within a couple of invocations, not the 30 s
     // of a cache TTL. (How fast exactly is measured by `make bench`.)
     until("the change", Duration::from_secs(5), async || {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ld_dynamo_common::secrets::CachedSecret;
 
-use launchdarkly_dynamo_store::mirror::MirrorData;
+use launchdarkly_dynamo_store::mirror::{MirrorData, MirrorState};
 use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Mirror};
 use launchdarkly_server_sdk::{
     Client, ConfigBuilder, Context, ContextBuilder, EvalError, EventProcessorBuilder, FlagValue,
@@ -204,11 +204,17 @@ impl Reader {
         }
     }
 
-    /// Waits (at most the check deadline) for a check that is running, before Lambda may
-    /// freeze the environment (see [`Mirror::settle`]).
-    pub async fn settle(&self) {
-        let limit = self.mirror.settings().check_timeout + self.mirror.settings().load_timeout;
-        self.mirror.settle(limit).await;
+    /// Waits for a check that is running, before Lambda may freeze the environment (see
+    /// [`Mirror::settle`]): at most the check's own deadlines, and at most `limit` (what is left
+    /// of the invocation). Only while the data is current: a check frozen during an outage
+    /// changes nothing that is not already reported, and waiting on a failing DynamoDB would
+    /// hold every invocation back.
+    pub async fn settle(&self, limit: Duration) {
+        if self.mirror.status().state != MirrorState::Current {
+            return;
+        }
+        let deadlines = self.mirror.settings().check_timeout + self.mirror.settings().load_timeout;
+        self.mirror.settle(limit.min(deadlines)).await;
     }
 
     /// Store state, generation, data age, last error.

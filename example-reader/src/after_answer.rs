@@ -1,9 +1,14 @@
-//! Analytics events that never delay a response. In Lambda the environment freezes as soon as
-//! the response is sent and every extension has asked for its next event, so the reader
-//! registers an internal extension: for each invocation it waits until the handler has
-//! answered, then applies the shared delivery policy before letting the environment freeze.
-//! At shutdown (SIGTERM, which Lambda sends because an extension is registered) what is left
-//! is delivered.
+//! What the reader does after an answer is on its way, before Lambda may freeze the
+//! environment. Lambda freezes as soon as the response is sent and every extension has asked
+//! for its next event, so the reader registers an internal extension that, for each
+//! invocation, waits until the handler has answered, then
+//!
+//! - lets a check of the table that the request started end (frozen half-way, its deadline
+//!   would pass during the freeze and the data would look stale at the next thaw), and
+//! - applies the shared analytics-events delivery policy, when events are sent.
+//!
+//! At shutdown (SIGTERM, which Lambda sends because an extension is registered) the events
+//! left are delivered.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,7 +27,7 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_millis(450);
 const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
 
 /// The name the extension registers under.
-pub const EXTENSION_NAME: &str = "launchdarkly-events-flush";
+pub const EXTENSION_NAME: &str = "launchdarkly-reader";
 
 /// Counts invocations the handler has answered, for the extension to wait on.
 #[derive(Clone)]
@@ -39,12 +44,12 @@ impl Answered {
 /// SIGTERM into delivering what is left.
 pub async fn start(
     reader: Arc<Reader>,
-    interval: Duration,
+    events_interval: Duration,
 ) -> Result<Answered, lambda_extension::Error> {
     let (answered, watcher) = watch::channel(0u64);
-    let flusher = Arc::new(Flusher {
+    let after = Arc::new(AfterAnswer {
         reader: reader.clone(),
-        delivery: EventDelivery::new(interval),
+        delivery: EventDelivery::new(events_interval),
         invocations: AtomicU64::new(0),
         answered: watcher,
     });
@@ -52,31 +57,31 @@ pub async fn start(
         .with_extension_name(EXTENSION_NAME)
         .with_events(&["INVOKE"])
         .with_events_processor(service_fn(move |event: LambdaEvent| {
-            let flusher = flusher.clone();
-            async move { flusher.after(event).await }
+            let after = after.clone();
+            async move { after.invocation(event).await }
         }))
         .register()
         .await?;
     tokio::spawn(async move {
         if let Err(err) = extension.run().await {
-            tracing::error!("the events extension stopped: {err}");
+            tracing::error!("the reader's internal extension stopped: {err}");
         }
     });
     tokio::spawn(close_on_sigterm(reader));
     Ok(Answered(Arc::new(answered)))
 }
 
-struct Flusher {
+struct AfterAnswer {
     reader: Arc<Reader>,
     delivery: EventDelivery,
     invocations: AtomicU64,
     answered: watch::Receiver<u64>,
 }
 
-impl Flusher {
+impl AfterAnswer {
     /// Runs after invocation `n` was answered (the response is on its way), before Lambda may
     /// freeze the environment.
-    async fn after(&self, event: LambdaEvent) -> Result<(), lambda_extension::Error> {
+    async fn invocation(&self, event: LambdaEvent) -> Result<(), lambda_extension::Error> {
         let NextEvent::Invoke(invoke) = event.next else {
             return Ok(());
         };
@@ -84,10 +89,9 @@ impl Flusher {
         let mut answered = self.answered.clone();
         // A handler that never answers ends the invocation with a timeout anyway.
         let _ = answered.wait_for(|done| *done >= n).await;
-        let left = ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
-        self.delivery.after_answer(&self.reader, left).await;
-        // Never let Lambda freeze a check of the table half-way.
-        self.reader.settle().await;
+        let left = || ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
+        self.delivery.after_answer(&self.reader, left()).await;
+        self.reader.settle(left()).await;
         Ok(())
     }
 }
