@@ -107,6 +107,14 @@ check-crate: ## cargo package the launchdarkly-dynamo-store crate (its files, me
 	$(CARGO) package --locked -p launchdarkly-dynamo-store --allow-dirty 2>&1 | tee target/crate-package.log
 	@if grep -E '^(warning|error)' target/crate-package.log; then echo "check-crate: cargo package is not clean (above)"; exit 1; fi
 	$(CARGO) package --locked -p launchdarkly-dynamo-store --allow-dirty --list | grep -x LICENSE >/dev/null
+	python3 scripts/crate-metadata.py
+
+# Publishing needs the repository URL in store/Cargo.toml (which this checkout cannot know) and
+# a crates.io token (`cargo login`). DRY_RUN=1 stops before the upload.
+.PHONY: publish-crate
+publish-crate: check-crate ## Publish launchdarkly-dynamo-store to crates.io (needs `repository` in store/Cargo.toml; DRY_RUN=1 to try)
+	python3 scripts/crate-metadata.py --publish
+	$(CARGO) publish --locked -p launchdarkly-dynamo-store $(if $(DRY_RUN),--dry-run)
 
 # LaunchDarkly's own contract-test harness (sdk-test-harness v2.41.0), beside the checkout.
 SDK_TEST_HARNESS ?= $(CURDIR)/../shared/tools/sdk-test-harness/sdk-test-harness
