@@ -232,11 +232,13 @@ async fn through_every_kind_of_outage_the_copy_is_served_stale_then_current_agai
     let setup = setup("mirror-outage").await;
     sync(&setup.writer, &snapshot(&[("a", 1)])).await;
     let proxy = DynamoProxy::start(&endpoint());
+    let (logs, _guard) = ld_dynamo_testkit::logs::capture();
     let mirror = mirror_via(&setup.table, proxy.endpoint(), None).await;
     mirror.refresh_within(Duration::from_secs(5)).await;
     assert_eq!(mirror.status().state, MirrorState::Current);
 
-    for outage in [Outage::InternalServerError, Outage::Stall, Outage::Refuse] {
+    let outages = [Outage::InternalServerError, Outage::Stall, Outage::Refuse];
+    for outage in outages {
         proxy.set_outage(outage);
         refreshed_until(&mirror, "going stale", |m| m.status().is_stale()).await;
         // Answers come from memory at once, whatever DynamoDB does.
@@ -267,6 +269,25 @@ async fn through_every_kind_of_outage_the_copy_is_served_stale_then_current_agai
         })
         .await;
     }
+    // Many failed checks per outage, but one WARN when it starts and one INFO when it ends.
+    let text = logs.text();
+    let lines = |needle: &str| text.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(
+        lines("cannot be read; answering from the flag data read"),
+        outages.len(),
+        "{text}"
+    );
+    assert_eq!(
+        lines("the flag store answers again"),
+        outages.len(),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .filter(|l| l.contains("cannot be read"))
+            .all(|l| l.contains("WARN")),
+        "{text}"
+    );
     // A change synced during the last outage is picked up once it ends.
     sync(&setup.writer, &snapshot(&[("a", 5)])).await;
     refreshed_until(&mirror, "the change after recovery", |m| {
@@ -311,12 +332,42 @@ async fn before_a_first_load_reads_fail_with_the_reason_never_as_missing_flags()
 }
 
 #[tokio::test]
-async fn the_sdk_evaluates_from_the_mirror_and_sees_changes_without_its_own_cache() {
-    let setup = setup("mirror-sdk").await;
-    let mut on = snapshot(&[("a", 1)]);
-    sync(&setup.writer, &on).await;
-    let mirror = mirror_via(&setup.table, &endpoint(), None).await;
-    mirror.refresh_within(Duration::from_secs(5)).await;
+async fn a_flag_the_loaded_copy_does_not_hold_costs_no_read() {
+    let setup = setup("mirror-misses").await;
+    sync(&setup.writer, &snapshot(&[("a", 1)])).await;
+    let counter = RequestCounter::default();
+    let mirror = DynamoDbStoreBuilder::new(&setup.table)
+        .client(client_with(&endpoint(), Some(counter.clone())))
+        .mirror_settings(MirrorSettings {
+            freshness: Duration::from_secs(3600),
+            ..settings()
+        })
+        .build_mirror()
+        .await
+        .unwrap();
+    assert!(mirror.refresh_within(Duration::from_secs(5)).await);
+    let client = sdk_client(&mirror);
+    let context = ContextBuilder::new("user").build().unwrap();
+    counter.reset();
+    for _ in 0..1000 {
+        let detail = client.variation_detail(&context, "no-such-flag", false);
+        assert_eq!(
+            detail.reason,
+            launchdarkly_server_sdk::Reason::Error {
+                error: launchdarkly_server_sdk::EvalError::FlagNotFound
+            }
+        );
+    }
+    assert_eq!(
+        counter.get("GetItem") + counter.get("Query"),
+        0,
+        "{counter:?}"
+    );
+    client.close();
+}
+
+/// The SDK in daemon mode over `mirror`, without its own cache, started.
+fn sdk_client(mirror: &Mirror) -> Client {
     let mut data_store = PersistentDataStoreBuilder::new(Arc::new(mirror.clone()));
     data_store.no_caching();
     let config = ConfigBuilder::new("sdk-key")
@@ -327,6 +378,17 @@ async fn the_sdk_evaluates_from_the_mirror_and_sees_changes_without_its_own_cach
         .unwrap();
     let client = Client::build(config).unwrap();
     client.start_with_default_executor();
+    client
+}
+
+#[tokio::test]
+async fn the_sdk_evaluates_from_the_mirror_and_sees_changes_without_its_own_cache() {
+    let setup = setup("mirror-sdk").await;
+    let mut on = snapshot(&[("a", 1)]);
+    sync(&setup.writer, &on).await;
+    let mirror = mirror_via(&setup.table, &endpoint(), None).await;
+    mirror.refresh_within(Duration::from_secs(5)).await;
+    let client = sdk_client(&mirror);
     let context = ContextBuilder::new("user").build().unwrap();
     assert!(client.bool_variation(&context, "a", false));
 
