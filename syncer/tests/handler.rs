@@ -265,20 +265,29 @@ async fn a_failing_table_is_answered_by_its_category_never_the_aws_message() {
             ld_dynamo_testkit::dynamodb::client_for(proxy.endpoint()),
         )
         .await;
+    // The AWS client retries 500s with jittered backoff: the budget may end first, which is
+    // `UNREACHABLE` (did not answer in time). Either way a category, never AWS's message.
     let cases = [
         (
             ld_dynamo_testkit::proxy::Outage::InternalServerError,
-            "UNAVAILABLE",
+            &["UNAVAILABLE", "UNREACHABLE"][..],
         ),
-        (ld_dynamo_testkit::proxy::Outage::Stall, "UNREACHABLE"),
+        (
+            ld_dynamo_testkit::proxy::Outage::Stall,
+            &["UNREACHABLE"][..],
+        ),
     ];
-    for (outage, kind) in cases {
+    for (outage, kinds) in cases {
         proxy.set_outage(outage);
         let response = handle(&syncer, rest_event(json!({}), AUDIT_ENTRY), deadline())
             .await
             .unwrap();
         assert_eq!(status(&response), 503, "{outage:?}: {response}");
-        assert_eq!(body(&response)["kind"], kind, "{response}");
+        let kind = body(&response)["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(kinds.contains(&kind.as_str()), "{outage:?}: {response}");
         assert!(body(&response)["hint"]
             .as_str()
             .is_some_and(|h| !h.is_empty()));
