@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use launchdarkly_dynamo_store::{
-    ApplyOptions, ApplyReport, Compare, Coverage, DynamoDbStore, DynamoDbStoreBuilder, Snapshot,
-    Turn,
+    ApplyOptions, ApplyReport, Compare, DynamoDbStore, DynamoDbStoreBuilder, Snapshot,
 };
+use launchdarkly_dynamo_sync::{Coverage, SyncCoordinator, Turn};
 use launchdarkly_server_sdk::{
     Client, ConfigBuilder, ContextBuilder, NullEventProcessorBuilder, PersistentDataStoreBuilder,
 };
@@ -619,7 +619,7 @@ async fn fenced_sync(
     compare: Compare,
 ) -> anyhow::Result<(f64, ApplyReport)> {
     let started = Instant::now();
-    let coordinator = store.coordinator(Duration::from_secs(10));
+    let coordinator = SyncCoordinator::new(store, Duration::from_secs(10))?;
     let ticket = coordinator.ticket(Coverage::Any).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let Turn::Held(lease) = coordinator.wait_turn(&ticket, deadline).await? else {

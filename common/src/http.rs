@@ -15,8 +15,3 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     );
     response
 }
-
-/// The response body as JSON (`Value::Null` when it is not JSON), for tests and logs.
-pub fn json_body(response: &Response<Body>) -> Value {
-    serde_json::from_slice(response.body()).unwrap_or(Value::Null)
-}

@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod backoff;
+mod config_error;
 pub mod http;
 pub mod metrics;
 pub mod secrets;

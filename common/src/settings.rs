@@ -2,18 +2,8 @@
 
 use clap::Args;
 
+pub use crate::config_error::ConfigError;
 use crate::secrets::{Secret, SecretSource};
-
-/// A setting is missing or contradicts another.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0} is not set: {1}")]
-    Missing(&'static str, &'static str),
-    #[error("{0} and {1} are both set: set only one")]
-    Conflict(&'static str, &'static str),
-    #[error("{0} is invalid: {1}")]
-    Invalid(&'static str, String),
-}
 
 /// The table and prefix.
 #[derive(Args, Debug, Clone, Default)]

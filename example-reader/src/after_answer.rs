@@ -91,7 +91,7 @@ impl AfterAnswer {
         let _ = answered.wait_for(|done| *done >= n).await;
         let left = || ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
         self.delivery.after_answer(&self.reader, left()).await;
-        self.reader.settle(left()).await;
+        self.reader.await_check(left()).await;
         Ok(())
     }
 }

@@ -58,7 +58,7 @@ async fn main() -> ExitCode {
         }
     };
     if !matches!(command, Some(Command::Eval { .. })) {
-        reader.refresh_within(FIRST_LOAD_WAIT).await;
+        reader.check_within(FIRST_LOAD_WAIT).await;
     }
     match command {
         None => serve_lambda(reader, &config).await,
@@ -147,7 +147,7 @@ async fn eval(
     // A one-shot command waits for the first load (its deadlines bound the wait).
     let settings = reader.mirror().settings();
     reader
-        .refresh_within(settings.check_timeout + settings.load_timeout)
+        .check_within(settings.check_timeout + settings.load_timeout)
         .await;
     let answer = match &flag {
         Some(flag) => reader.evaluate(flag, &context).map(|e| flag_body(&e)),

@@ -84,7 +84,7 @@ async fn one_flag(
     Path(key): Path<String>,
     Query(query): Params,
 ) -> Response {
-    reader.before_answer().await;
+    reader.check_before_answer().await;
     let context = match context_of(&query) {
         Ok(context) => context,
         Err(err) => return error(StatusCode::BAD_REQUEST, &err.to_string()),
@@ -96,7 +96,7 @@ async fn one_flag(
 }
 
 async fn all_flags(State(reader): State<Arc<Reader>>, Query(query): Params) -> Response {
-    reader.before_answer().await;
+    reader.check_before_answer().await;
     let context = match context_of(&query) {
         Ok(context) => context,
         Err(err) => return error(StatusCode::BAD_REQUEST, &err.to_string()),

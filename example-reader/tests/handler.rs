@@ -67,7 +67,7 @@ async fn reader_on(settings: Settings, dynamo: aws_sdk_dynamodb::Client) -> Arc<
     let reader = Reader::new(&settings.validate().unwrap(), dynamo, None)
         .await
         .unwrap();
-    reader.refresh_within(Duration::from_secs(5)).await;
+    reader.check_within(Duration::from_secs(5)).await;
     Arc::new(reader)
 }
 
@@ -309,7 +309,7 @@ async fn analytics_events_are_delivered_when_flushed_with_a_key() {
     let reader = Reader::new(&config, dynamo, Some("sdk-events-key"))
         .await
         .unwrap();
-    reader.refresh_within(Duration::from_secs(5)).await;
+    reader.check_within(Duration::from_secs(5)).await;
     let reader = Arc::new(reader);
     assert!(reader.sends_events());
     let (status, _) = get(&reader, "/flags/banner-text", &[("key", "alice")]).await;

@@ -84,7 +84,7 @@ async fn reader_on(table: &str, dynamo: aws_sdk_dynamodb::Client) -> Arc<Reader>
     let reader = Reader::new(&settings.validate().unwrap(), dynamo, None)
         .await
         .unwrap();
-    reader.refresh_within(Duration::from_secs(5)).await;
+    reader.check_within(Duration::from_secs(5)).await;
     Arc::new(reader)
 }
 

@@ -66,7 +66,7 @@ impl Lifecycle {
             return;
         };
         // In parallel with the function's start: by its first evaluation the data is current.
-        reader.poke();
+        reader.check();
         if reader.sends_events() {
             let left = ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
             self.runtime_done.wait(&invoke.request_id, left).await;
@@ -75,7 +75,7 @@ impl Lifecycle {
         }
         // Never let Lambda freeze a check half-way (a few milliseconds, beside the function).
         reader
-            .settle(ld_dynamo_common::time_left(
+            .await_check(ld_dynamo_common::time_left(
                 invoke.deadline_ms,
                 DEADLINE_MARGIN,
             ))

@@ -40,7 +40,7 @@ async fn run_standalone(config: Result<Config, NotReady>, port: u16) -> ExitCode
     };
     match ready {
         Ok((reader, listeners)) => {
-            tokio::spawn(follow_the_table(reader.clone()));
+            tokio::spawn(check_every_interval(reader.clone()));
             serve_all(reader, listeners).await;
             ExitCode::FAILURE
         }
@@ -53,12 +53,12 @@ async fn run_standalone(config: Result<Config, NotReady>, port: u16) -> ExitCode
 
 /// Outside Lambda no `INVOKE` event starts checks, and nothing freezes the process: check the
 /// table every freshness interval, so a synced change is answered within about that long.
-async fn follow_the_table(reader: Arc<Reader>) {
+async fn check_every_interval(reader: Arc<Reader>) {
     let mut ticks = tokio::time::interval(reader.mirror().settings().freshness);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        reader.poke();
+        reader.check();
     }
 }
 
@@ -166,7 +166,7 @@ async fn ready(config: &Config, port: u16) -> Result<(Arc<Reader>, Vec<TcpListen
         error_type: "Extension.InitError",
         message: format!("could not start the reader: {err}"),
     })?;
-    reader.refresh_within(FIRST_LOAD_WAIT).await;
+    reader.check_within(FIRST_LOAD_WAIT).await;
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|err| NotReady {

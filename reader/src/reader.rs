@@ -184,37 +184,37 @@ impl Reader {
     }
 
     /// Starts a check of the table in the background if one is due. Never waits.
-    pub fn poke(&self) {
-        self.mirror.poke();
+    pub fn check(&self) {
+        self.mirror.check();
     }
 
     /// Starts a check if one is due and waits at most `wait` for it (see
-    /// [`Mirror::refresh_within`]).
-    pub async fn refresh_within(&self, wait: Duration) -> bool {
-        self.mirror.refresh_within(wait).await
+    /// [`Mirror::check_within`]).
+    pub async fn check_within(&self, wait: Duration) -> bool {
+        self.mirror.check_within(wait).await
     }
 
     /// What a request does before it is answered: start a due check of the table, and wait for
     /// it at most the configured request wait (none: never wait).
-    pub async fn before_answer(&self) {
+    pub async fn check_before_answer(&self) {
         if self.request_wait.is_zero() {
-            self.mirror.poke();
+            self.mirror.check();
         } else {
-            self.mirror.refresh_within(self.request_wait).await;
+            self.mirror.check_within(self.request_wait).await;
         }
     }
 
     /// Waits for a check that is running, before Lambda may freeze the environment (see
-    /// [`Mirror::settle`]): at most the check's own deadlines, and at most `limit` (what is left
+    /// [`Mirror::await_check`]): at most the check's own deadlines, and at most `limit` (what is left
     /// of the invocation). Only while the data is current: a check frozen during an outage
     /// changes nothing that is not already reported, and waiting on a failing DynamoDB would
     /// hold every invocation back.
-    pub async fn settle(&self, limit: Duration) {
+    pub async fn await_check(&self, limit: Duration) {
         if self.mirror.status().state != MirrorState::Current {
             return;
         }
         let deadlines = self.mirror.settings().check_timeout + self.mirror.settings().load_timeout;
-        self.mirror.settle(limit.min(deadlines)).await;
+        self.mirror.await_check(limit.min(deadlines)).await;
     }
 
     /// Store state, generation, data age, last error.
@@ -259,7 +259,7 @@ impl Reader {
     }
 
     fn evaluate_one(&self, flag: &str, context: &Context) -> Result<Evaluation, Unavailable> {
-        self.mirror.poke();
+        self.mirror.check();
         let data = self.mirror.data().map_err(Unavailable)?;
         let freshness = self.freshness();
         // An unknown flag costs no DynamoDB read (the mirror answers from memory); the SDK
@@ -282,7 +282,7 @@ impl Reader {
     }
 
     fn evaluate_every(&self, context: &Context) -> Result<Vec<Evaluation>, Unavailable> {
-        self.mirror.poke();
+        self.mirror.check();
         let data = self.mirror.data().map_err(Unavailable)?;
         let freshness = self.freshness();
         let view = DataView(&data);

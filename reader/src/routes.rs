@@ -23,7 +23,7 @@ pub fn health_router(reader: Arc<Reader>) -> Router {
 }
 
 async fn health(State(reader): State<Arc<Reader>>) -> Response {
-    reader.poke();
+    reader.check();
     let health: Health = reader.health();
     let status = if health.serving {
         StatusCode::OK

@@ -9,11 +9,13 @@ use aws_sdk_dynamodb::Client;
 use launchdarkly_server_sdk::{PersistentDataStore, PersistentDataStoreFactory};
 
 use crate::bridge::Bridge;
-use crate::dynamo::WriteSettings;
 use crate::error::StoreError;
 use crate::mirror::{Mirror, MirrorSettings};
 use crate::sdk::SdkDataStore;
-use crate::store::{BeforeUpsertHook, DynamoDbStore};
+#[cfg(feature = "test-support")]
+use crate::store::BeforeUpsertHook;
+use crate::store::DynamoDbStore;
+use crate::table::WriteSettings;
 
 /// Timeouts applied when the store loads the AWS configuration itself, so an unreachable
 /// endpoint gives an error instead of a hang.
@@ -25,7 +27,6 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 enum ClientSource {
     /// The standard AWS chain: environment, profile, `AWS_ENDPOINT_URL`, region.
     Default,
-    Config(Box<SdkConfig>),
     Client(Client),
 }
 
@@ -40,6 +41,7 @@ pub struct DynamoDbStoreBuilder {
     prefix: Option<String>,
     source: ClientSource,
     write: WriteSettings,
+    #[cfg(feature = "test-support")]
     before_upsert: Option<BeforeUpsertHook>,
     mirror: MirrorSettings,
 }
@@ -60,6 +62,7 @@ impl DynamoDbStoreBuilder {
             prefix: None,
             source: ClientSource::Default,
             write: WriteSettings::default(),
+            #[cfg(feature = "test-support")]
             before_upsert: None,
             mirror: MirrorSettings::default(),
         }
@@ -76,12 +79,6 @@ impl DynamoDbStoreBuilder {
     /// Uses a ready DynamoDB client (its own timeouts and retries apply).
     pub fn client(mut self, client: Client) -> Self {
         self.source = ClientSource::Client(client);
-        self
-    }
-
-    /// Builds the DynamoDB client from this AWS configuration.
-    pub fn sdk_config(mut self, config: SdkConfig) -> Self {
-        self.source = ClientSource::Config(Box::new(config));
         self
     }
 
@@ -122,20 +119,21 @@ impl DynamoDbStoreBuilder {
         Ok(Mirror::start(store, self.mirror.clone(), runtime))
     }
 
-    #[doc(hidden)]
+    /// Runs `hook` before each upsert's write (the official stores' concurrent-modification
+    /// test hook). Only with the `test-support` feature.
+    #[cfg(feature = "test-support")]
     pub fn before_upsert_hook(mut self, hook: BeforeUpsertHook) -> Self {
         self.before_upsert = Some(hook);
         self
     }
 
-    /// Builds the async store. Loads the AWS configuration if no client or config was given.
+    /// Builds the async store. Loads the AWS configuration if no client was given.
     pub async fn build(&self) -> Result<DynamoDbStore, StoreError> {
         if self.table.trim().is_empty() {
             return Err(StoreError::EmptyTableName);
         }
         let client = match &self.source {
             ClientSource::Client(client) => client.clone(),
-            ClientSource::Config(config) => Client::new(config),
             ClientSource::Default => Client::new(&default_sdk_config().await),
         };
         DynamoDbStore::new(
@@ -143,6 +141,7 @@ impl DynamoDbStoreBuilder {
             self.table.clone(),
             self.prefix.clone(),
             self.write.clone(),
+            #[cfg(feature = "test-support")]
             self.before_upsert.clone(),
         )
     }

@@ -50,13 +50,6 @@ pub enum StoreError {
         table: String,
     },
 
-    /// Another sync held the lease for this sync's whole time budget.
-    #[error("another sync kept the sync lease on table \"{table}\" for this sync's whole time budget, so this one did not run (the running sync fetches the latest data anyway; a failed webhook is retried by LaunchDarkly)")]
-    LeaseBusy {
-        /// The table name.
-        table: String,
-    },
-
     /// The time budget ran out.
     #[error("the time budget ran out while {phase} on table \"{table}\"; nothing was deleted and the previous data stays readable: DynamoDB is slow or throttling (check the table's metrics), or raise the sync timeout")]
     Deadline {
@@ -116,6 +109,16 @@ impl StoreError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let (code, message) = describe_aws_error(&err);
+        Self::dynamo_parts(operation, table, code, message)
+    }
+
+    /// Builds a [`StoreError::Dynamo`] from an error code and message already read.
+    pub(crate) fn dynamo_parts(
+        operation: &'static str,
+        table: &str,
+        code: String,
+        message: String,
+    ) -> Self {
         let hint = match code.as_str() {
             "ResourceNotFoundException" => " (does the table exist in this region and account? The store never creates it)",
             "AccessDeniedException" | "UnrecognizedClientException" => {

@@ -44,7 +44,7 @@
 //!     .build()?;
 //! let client = Client::build(config)?;
 //! client.start_with_default_executor();
-//! mirror.refresh_within(Duration::from_secs(1)).await; // the first load, at most a second
+//! mirror.check_within(Duration::from_secs(1)).await; // the first load, at most a second
 //! let context = ContextBuilder::new("user-123").build()?;
 //! let enabled = client.bool_variation(&context, "my-flag", false);
 //! # let _ = enabled; Ok(()) }
@@ -79,39 +79,10 @@
 //!
 //! # Sync jobs that may overlap
 //!
-//! Several writers (webhook invocations in separate containers, a schedule) serialize through a
-//! short lease and fence their writes, so DynamoDB refuses every write of a writer that lost the
-//! lease, even one already sent. Tickets let one sync answer every trigger that arrived before
-//! it took the lease.
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use launchdarkly_dynamo_store::{
-//!     ApplyOptions, Compare, Coverage, DynamoDbStoreBuilder, Snapshot, Turn,
-//! };
-//!
-//! # async fn example(snapshot_from_launchdarkly: impl Fn() -> Snapshot)
-//! #     -> Result<(), launchdarkly_dynamo_store::StoreError> {
-//! let store = DynamoDbStoreBuilder::new("launchdarkly-staging").build().await?;
-//! let coordinator = store.coordinator(Duration::from_secs(10));
-//! let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-//! let ticket = coordinator.ticket(Coverage::Any).await?;
-//! match coordinator.wait_turn(&ticket, deadline).await? {
-//!     Turn::Covered => println!("another sync that fetched after this trigger succeeded"),
-//!     Turn::Held(lease) => {
-//!         // Fetch only now, under the lease, so this sync brings the newest data.
-//!         let snapshot = snapshot_from_launchdarkly();
-//!         let options = ApplyOptions::default()
-//!             .fenced_by(&lease)
-//!             .deadline(deadline)
-//!             .compare(Compare::Versions);
-//!         let result = store.apply(&snapshot, options).await;
-//!         lease.release(result.is_ok().then_some(Coverage::Any)).await;
-//!         result?;
-//!     }
-//! }
-//! # Ok(()) }
-//! ```
+//! [`ApplyOptions::fenced_by`] makes every write of an apply conditional on a [`Fence`]:
+//! DynamoDB refuses them all once the fence is lost, even a request already sent. A fenced
+//! apply also commits the data [`Generation`] that a [`Mirror`] follows. This project's syncer
+//! takes its fence from the lease of `launchdarkly-dynamo-sync`, which builds on [`Table`].
 //!
 //! # Not a LaunchDarkly product
 //!
@@ -126,27 +97,31 @@
 pub mod backoff;
 mod bridge;
 mod builder;
-mod dynamo;
 mod error;
+mod fence;
+mod generation;
+mod guard;
 pub mod mirror;
 mod report;
 pub mod schema;
 mod sdk;
 mod snapshot;
 mod store;
-mod sync;
+mod table;
 
 pub use builder::DynamoDbStoreBuilder;
 pub use error::{describe_aws_error, StoreError};
+pub use fence::Fence;
+pub use generation::Generation;
+pub use guard::DeletionLimit;
 pub use mirror::{Mirror, MirrorSettings, MirrorStatus};
 pub use report::{ApplyReport, ItemRef};
 pub use schema::Kind;
 pub use snapshot::{Compare, Snapshot};
-pub use store::{ApplyOptions, BeforeUpsertHook, DynamoDbStore};
-pub use sync::{
-    Coverage, DeletionLimit, Generation, LeaseHolder, NoteKind, SyncCoordinator, SyncLease,
-    SyncNote, SyncStatus, Ticket, Turn,
-};
+#[cfg(feature = "test-support")]
+pub use store::BeforeUpsertHook;
+pub use store::{ApplyOptions, DynamoDbStore};
+pub use table::{Table, Transacted, Update};
 
 // The crate README's example compiles as a doctest.
 #[cfg(doctest)]

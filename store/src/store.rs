@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+#[cfg(feature = "test-support")]
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -11,20 +12,22 @@ use launchdarkly_server_sdk::{Flag, Segment, SerializedItem};
 use aws_sdk_dynamodb::types::AttributeValue;
 use tokio::time::Instant;
 
-use crate::dynamo::{Table, WriteOp, WriteSettings};
 use crate::error::StoreError;
+use crate::fence::Fence;
+use crate::generation::Generation;
+use crate::guard::DeletionLimit;
 use crate::report::{ApplyReport, ItemRef};
 use crate::schema::{
     self, decode_item, item_attributes, key_attributes, marker_attributes, stored_version, Kind,
     Namespaces, GENERATION_KEY,
 };
 use crate::snapshot::{plan, Compare, Plan, Snapshot, StoredRow, StoredRows};
-use crate::sync::{DeletionLimit, Generation, SyncCoordinator, SyncLease};
+use crate::table::{Table, WriteOp, WriteSettings};
 
 /// Called by [`DynamoDbStore::upsert`] between its decision to write and the write itself, so
 /// tests can make another writer race with it (the official stores' "concurrent modification"
-/// test hook).
-#[doc(hidden)]
+/// test hook). Only with the `test-support` feature.
+#[cfg(feature = "test-support")]
 pub type BeforeUpsertHook =
     Arc<dyn Fn(Kind, String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
@@ -42,6 +45,7 @@ struct Inner {
     table: Table,
     namespaces: Namespaces,
     prefix: Option<String>,
+    #[cfg(feature = "test-support")]
     before_upsert: Option<BeforeUpsertHook>,
 }
 
@@ -60,7 +64,7 @@ impl DynamoDbStore {
         table: String,
         prefix: Option<String>,
         write: WriteSettings,
-        before_upsert: Option<BeforeUpsertHook>,
+        #[cfg(feature = "test-support")] before_upsert: Option<BeforeUpsertHook>,
     ) -> Result<Self, StoreError> {
         if table.trim().is_empty() {
             return Err(StoreError::EmptyTableName);
@@ -71,6 +75,7 @@ impl DynamoDbStore {
                 table: Table::new(client, table, write),
                 namespaces: Namespaces::new(prefix.as_deref()),
                 prefix,
+                #[cfg(feature = "test-support")]
                 before_upsert,
             }),
         })
@@ -86,7 +91,8 @@ impl DynamoDbStore {
         self.inner.prefix.as_deref()
     }
 
-    pub(crate) fn table(&self) -> &Table {
+    /// The table, for writers built on this store (the sync machinery's own rows).
+    pub fn table(&self) -> &Table {
         &self.inner.table
     }
 
@@ -94,8 +100,9 @@ impl DynamoDbStore {
         &self.inner.namespaces
     }
 
-    /// The namespace of the sync machinery's rows, with the prefix.
-    pub(crate) fn sync_namespace(&self) -> &str {
+    /// The namespace of the sync machinery's rows (lease, fences, generation, notes), with the
+    /// prefix. No SDK reads it.
+    pub fn sync_namespace(&self) -> &str {
         self.namespaces().sync()
     }
 
@@ -161,6 +168,7 @@ impl DynamoDbStore {
             log_oversize(&ItemRef::new(kind, key));
             return Ok(false);
         }
+        #[cfg(feature = "test-support")]
         if let Some(hook) = &self.inner.before_upsert {
             hook(kind, key.to_string()).await;
         }
@@ -185,17 +193,6 @@ impl DynamoDbStore {
         self.apply(snapshot, ApplyOptions::default()).await
     }
 
-    /// Hands out tickets and the lease that serialize sync jobs writing this table and prefix.
-    /// `lease_period` is how long a lease lasts without renewal (its holder renews it every
-    /// third of that), so a holder that dies blocks others for at most that long.
-    pub fn coordinator(&self, lease_period: std::time::Duration) -> SyncCoordinator {
-        SyncCoordinator::new(
-            self.table().clone(),
-            self.namespaces().sync().to_string(),
-            lease_period,
-        )
-    }
-
     /// Makes the table equal to `snapshot` with the fewest writes.
     ///
     /// Reads what is stored (keys and versions, or whole items with [`Compare::Content`]),
@@ -204,8 +201,10 @@ impl DynamoDbStore {
     /// starts only when the one before it fully succeeded, so a failure never deletes anything
     /// nor marks an incomplete table as initialized. Oversize items are skipped with one ERROR
     /// line each and their stored rows kept; items marked [`Snapshot::preserve`] are left as
-    /// stored. With a lease ([`ApplyOptions::fenced_by`]) every write is refused by DynamoDB
-    /// once another sync has taken the lease over; with a deadline every phase stops at it.
+    /// stored. With a fence ([`ApplyOptions::fenced_by`]) every write is refused by DynamoDB
+    /// once the fence is lost (another sync took the lease over), and the data generation
+    /// readers follow is announced before the first write and committed after the last; with a
+    /// deadline every phase stops at it.
     ///
     /// Applying the same snapshot twice costs no writes the second time.
     pub async fn apply(
@@ -505,9 +504,9 @@ impl DynamoDbStore {
             return Ok(Vec::new());
         }
         let mut outcome = match options.fence {
-            Some(lease) => {
+            Some(fence) => {
                 self.table()
-                    .transact_write(ops, lease.fence(), options.deadline)
+                    .transact_write(ops, fence, options.deadline)
                     .await
             }
             None => self.table().batch_write(ops, options.deadline).await,
@@ -550,7 +549,7 @@ struct Finish {
 /// ```
 #[derive(Clone, Copy)]
 pub struct ApplyOptions<'a> {
-    fence: Option<&'a SyncLease>,
+    fence: Option<&'a dyn Fence>,
     deadline: Option<Instant>,
     compare: Compare,
     deletion_limit: DeletionLimit,
@@ -568,10 +567,11 @@ impl Default for ApplyOptions<'_> {
 }
 
 impl<'a> ApplyOptions<'a> {
-    /// Every write carries a check that `lease` still holds the table: DynamoDB refuses it
-    /// once another sync has taken the lease, even if the request was already sent.
-    pub fn fenced_by(mut self, lease: &'a SyncLease) -> Self {
-        self.fence = Some(lease);
+    /// Every write carries `fence`'s check: DynamoDB refuses it once the fence is lost (for
+    /// the sync lease: another sync took it), even if the request was already sent. A fenced
+    /// apply also commits the data generation readers follow.
+    pub fn fenced_by(mut self, fence: &'a dyn Fence) -> Self {
+        self.fence = Some(fence);
         self
     }
 

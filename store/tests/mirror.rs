@@ -11,9 +11,9 @@ use std::time::Duration;
 use fixtures::*;
 use launchdarkly_dynamo_store::mirror::{FailureKind, MirrorState};
 use launchdarkly_dynamo_store::{
-    ApplyOptions, Coverage, DynamoDbStore, DynamoDbStoreBuilder, Kind, Mirror, MirrorSettings,
-    Snapshot, Turn,
+    ApplyOptions, DynamoDbStore, DynamoDbStoreBuilder, Kind, Mirror, MirrorSettings, Snapshot,
 };
+use launchdarkly_dynamo_sync::{Coverage, SyncCoordinator, Turn};
 use launchdarkly_server_sdk::{
     Client, ConfigBuilder, ContextBuilder, NullEventProcessorBuilder, PersistentDataStoreBuilder,
 };
@@ -43,7 +43,7 @@ fn snapshot(flags: &[(&str, u64)]) -> Snapshot {
 
 /// One sync as the syncer runs it: under the lease, fenced.
 async fn sync(store: &DynamoDbStore, snapshot: &Snapshot) -> Option<u64> {
-    let coordinator = store.coordinator(Duration::from_secs(10));
+    let coordinator = SyncCoordinator::new(store, Duration::from_secs(10)).unwrap();
     let ticket = coordinator.ticket(Coverage::Any).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let Turn::Held(lease) = coordinator.wait_turn(&ticket, deadline).await.unwrap() else {
@@ -88,7 +88,7 @@ async fn refreshed_until(mirror: &Mirror, what: &str, done: impl Fn(&Mirror) -> 
     while !done(mirror) {
         assert!(Instant::now() < until, "timed out waiting for: {what}");
         tokio::time::sleep(FAST).await;
-        mirror.refresh_within(Duration::from_secs(2)).await;
+        mirror.check_within(Duration::from_secs(2)).await;
     }
 }
 
@@ -152,7 +152,7 @@ async fn a_synced_change_costs_the_mirror_one_generation_read_and_the_changed_it
     sync(&setup.writer, &snapshot(&[("a", 1), ("b", 1)])).await;
     let counter = RequestCounter::default();
     let mirror = mirror_via(&setup.table, &endpoint(), Some(counter.clone())).await;
-    assert!(mirror.refresh_within(Duration::from_secs(5)).await);
+    assert!(mirror.check_within(Duration::from_secs(5)).await);
     assert_eq!(mirror.status().state, MirrorState::Current);
     assert_eq!(mirror.status().generation, Some(1));
     assert_eq!(version(&mirror, "a"), Some(1));
@@ -161,7 +161,7 @@ async fn a_synced_change_costs_the_mirror_one_generation_read_and_the_changed_it
     sync(&setup.writer, &snapshot(&[("a", 2), ("b", 1)])).await;
     tokio::time::sleep(FAST * 2).await;
     counter.reset();
-    assert!(mirror.refresh_within(Duration::from_secs(5)).await);
+    assert!(mirror.check_within(Duration::from_secs(5)).await);
     assert_eq!(version(&mirror, "a"), Some(2));
     assert_eq!(mirror.status().generation, Some(2));
     // One check: the generation row, then the one changed flag; never the table.
@@ -172,9 +172,9 @@ async fn a_synced_change_costs_the_mirror_one_generation_read_and_the_changed_it
     // interval, none at all.
     counter.reset();
     for _ in 0..20 {
-        mirror.poke();
+        mirror.check();
     }
-    mirror.refresh_within(Duration::from_secs(1)).await;
+    mirror.check_within(Duration::from_secs(1)).await;
     assert!(counter.get("GetItem") <= 1, "{counter:?}");
     assert_eq!(counter.get("Query"), 0);
 }
@@ -184,7 +184,7 @@ async fn a_reader_further_behind_or_a_large_change_reloads_everything() {
     let setup = setup("mirror-behind").await;
     sync(&setup.writer, &snapshot(&[("a", 1)])).await;
     let mirror = mirror_via(&setup.table, &endpoint(), None).await;
-    mirror.refresh_within(Duration::from_secs(5)).await;
+    mirror.check_within(Duration::from_secs(5)).await;
     // Two syncs before the mirror checks again: it is two generations behind.
     sync(&setup.writer, &snapshot(&[("a", 2)])).await;
     sync(&setup.writer, &snapshot(&[("a", 2), ("c", 1)])).await;
@@ -213,7 +213,7 @@ async fn a_table_without_a_generation_row_is_reloaded_once_per_fallback_ttl() {
         .build_mirror()
         .await
         .unwrap();
-    mirror.refresh_within(Duration::from_secs(5)).await;
+    mirror.check_within(Duration::from_secs(5)).await;
     assert_eq!(version(&mirror, "a"), Some(1));
     assert_eq!(mirror.status().generation, None);
     setup
@@ -234,7 +234,7 @@ async fn through_every_kind_of_outage_the_copy_is_served_stale_then_current_agai
     let proxy = DynamoProxy::start(&endpoint());
     let (logs, _guard) = ld_dynamo_testkit::logs::capture();
     let mirror = mirror_via(&setup.table, proxy.endpoint(), None).await;
-    mirror.refresh_within(Duration::from_secs(5)).await;
+    mirror.check_within(Duration::from_secs(5)).await;
     assert_eq!(mirror.status().state, MirrorState::Current);
 
     let outages = [Outage::InternalServerError, Outage::Stall, Outage::Refuse];
@@ -260,7 +260,7 @@ async fn through_every_kind_of_outage_the_copy_is_served_stale_then_current_agai
         );
         // A waiting caller waits at most what it asked for.
         let started = Instant::now();
-        mirror.refresh_within(Duration::from_millis(100)).await;
+        mirror.check_within(Duration::from_millis(100)).await;
         assert!(started.elapsed() < Duration::from_millis(400), "{outage:?}");
 
         proxy.set_outage(Outage::None);
@@ -301,7 +301,7 @@ async fn before_a_first_load_reads_fail_with_the_reason_never_as_missing_flags()
     let setup = setup("mirror-unloaded").await;
     // Never synced: no marker.
     let mirror = mirror_via(&setup.table, &endpoint(), None).await;
-    mirror.refresh_within(Duration::from_secs(5)).await;
+    mirror.check_within(Duration::from_secs(5)).await;
     assert_eq!(mirror.status().state, MirrorState::NeverSynced);
     let failure = mirror.data().unwrap_err();
     assert_eq!(failure.kind(), FailureKind::NeverSynced);
@@ -309,7 +309,7 @@ async fn before_a_first_load_reads_fail_with_the_reason_never_as_missing_flags()
 
     // A missing table.
     let missing = mirror_via("no-such-table", &endpoint(), None).await;
-    missing.refresh_within(Duration::from_secs(5)).await;
+    missing.check_within(Duration::from_secs(5)).await;
     assert_eq!(missing.status().state, MirrorState::Loading);
     assert_eq!(
         missing.data().unwrap_err().kind(),
@@ -323,7 +323,7 @@ async fn before_a_first_load_reads_fail_with_the_reason_never_as_missing_flags()
     proxy.set_outage(Outage::Stall);
     let started = Instant::now();
     let stalled = mirror_via(&setup.table, proxy.endpoint(), None).await;
-    stalled.refresh_within(Duration::from_secs(2)).await;
+    stalled.check_within(Duration::from_secs(2)).await;
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(stalled.data().unwrap_err().kind(), FailureKind::Unreachable);
     proxy.set_outage(Outage::None);
@@ -345,7 +345,7 @@ async fn a_flag_the_loaded_copy_does_not_hold_costs_no_read() {
         .build_mirror()
         .await
         .unwrap();
-    assert!(mirror.refresh_within(Duration::from_secs(5)).await);
+    assert!(mirror.check_within(Duration::from_secs(5)).await);
     let client = sdk_client(&mirror);
     let context = ContextBuilder::new("user").build().unwrap();
     counter.reset();
@@ -387,7 +387,7 @@ async fn the_sdk_evaluates_from_the_mirror_and_sees_changes_without_its_own_cach
     let mut on = snapshot(&[("a", 1)]);
     sync(&setup.writer, &on).await;
     let mirror = mirror_via(&setup.table, &endpoint(), None).await;
-    mirror.refresh_within(Duration::from_secs(5)).await;
+    mirror.check_within(Duration::from_secs(5)).await;
     let client = sdk_client(&mirror);
     let context = ContextBuilder::new("user").build().unwrap();
     assert!(client.bool_variation(&context, "a", false));

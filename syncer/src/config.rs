@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use launchdarkly_dynamo_store::DeletionLimit;
+use launchdarkly_dynamo_sync::MIN_LEASE_PERIOD;
 
 use ld_dynamo_common::secrets::SecretSource;
 pub use ld_dynamo_common::settings::ConfigError;
@@ -183,13 +184,13 @@ impl Settings {
                 "timeouts must be at least 1 second".to_string(),
             ));
         }
-        if Duration::from_secs(self.lease_seconds) < crate::sync::MIN_LEASE_PERIOD {
+        if Duration::from_secs(self.lease_seconds) < MIN_LEASE_PERIOD {
             return Err(ConfigError::Invalid(
                 "LAUNCHDARKLY_LEASE_SECONDS",
                 format!(
                     "{} is too short: use at least {} seconds",
                     self.lease_seconds,
-                    crate::sync::MIN_LEASE_PERIOD.as_secs()
+                    MIN_LEASE_PERIOD.as_secs()
                 ),
             ));
         }

@@ -5,10 +5,72 @@
 
 use launchdarkly_dynamo_store::mirror::FailureKind;
 use launchdarkly_dynamo_store::StoreError;
+use launchdarkly_dynamo_sync::LeaseError;
 use serde::Serialize;
 
 use crate::launchdarkly::FetchError;
-use crate::sync::SyncError;
+use crate::secrets::SecretError;
+use crate::validate::InvalidBody;
+
+/// Why a sync failed. Each message says what failed and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("the SDK key parameter \"{0}\" does not exist in SSM: create it with `aws ssm put-parameter --name {0} --type SecureString --value <sdk-key>`")]
+    MissingSdkKey(String),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("fetching flags from LaunchDarkly failed, nothing was written: {0}")]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    InvalidBody(#[from] InvalidBody),
+    #[error("LaunchDarkly's data set would delete {deleting} of the {stored} flags in the table (the limit: every flag, or more than {limit_percent}% of them); nothing was written. Check LAUNCHDARKLY_SDK_KEY_PARAM names this environment's SDK key and LAUNCHDARKLY_BASE_URI serves it; if the flags really were removed, run one sync with LAUNCHDARKLY_ALLOW_MASS_DELETE=true (`syncer sync --allow-mass-delete`, or invoke the function with {{\"allowMassDelete\": true}})")]
+    MassDeletion {
+        deleting: usize,
+        stored: usize,
+        limit_percent: u8,
+    },
+    #[error(transparent)]
+    Store(StoreError),
+    /// Another sync held the lease all along, or the lease settings are wrong.
+    #[error(transparent)]
+    Lease(LeaseError),
+}
+
+impl From<LeaseError> for SyncError {
+    fn from(err: LeaseError) -> Self {
+        match err {
+            LeaseError::Store(store) => store.into(),
+            other => SyncError::Lease(other),
+        }
+    }
+}
+
+impl From<StoreError> for SyncError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::MassDeletion {
+                deleting,
+                stored,
+                limit_percent,
+                ..
+            } => SyncError::MassDeletion {
+                deleting,
+                stored,
+                limit_percent,
+            },
+            other => SyncError::Store(other),
+        }
+    }
+}
+
+impl SyncError {
+    /// True for failures that a later attempt may not see (LaunchDarkly or DynamoDB busy,
+    /// failing or slow, another sync holding the lease, the time budget), as opposed to
+    /// settings and data an operator has to fix.
+    pub fn is_transient(&self) -> bool {
+        FailureCategory::of(self).is_transient()
+    }
+}
 
 /// The kind of a [`SyncError`], as webhook answers name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -64,9 +126,9 @@ impl FailureCategory {
             },
             SyncError::InvalidBody(_) => FailureCategory::InvalidData,
             SyncError::MassDeletion { .. } => FailureCategory::MassDeletionRefused,
-            SyncError::Store(StoreError::LeaseBusy { .. } | StoreError::LeaseLost { .. }) => {
-                FailureCategory::Busy
-            }
+            SyncError::Store(StoreError::LeaseLost { .. })
+            | SyncError::Lease(LeaseError::Busy { .. }) => FailureCategory::Busy,
+            SyncError::Lease(_) => FailureCategory::Unavailable,
             SyncError::Store(store) => match FailureKind::of(store) {
                 FailureKind::TableMissing => FailureCategory::TableMissing,
                 FailureKind::AccessDenied => FailureCategory::AccessDenied,

@@ -14,4 +14,4 @@ pub mod webhook;
 
 pub use config::{Cli, Command, Config, Settings};
 pub use handler::handle;
-pub use sync::{Summary, SyncError, SyncRequest, Syncer, Trigger};
+pub use sync::{Outcome, Summary, SyncError, SyncRequest, Syncer, Trigger};

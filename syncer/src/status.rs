@@ -4,7 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use launchdarkly_dynamo_store::{StoreError, SyncNote, SyncStatus};
+use launchdarkly_dynamo_store::StoreError;
+use launchdarkly_dynamo_sync::{SyncNote, SyncStatus};
 use ld_dynamo_common::rfc3339;
 use serde::Serialize;
 use serde_json::Value;
@@ -56,7 +57,7 @@ pub struct Note {
 impl Syncer {
     /// Reads the status of this syncer's table.
     pub async fn status(&self) -> Result<StatusReport, StoreError> {
-        let status = self.store().sync_status().await?;
+        let status = SyncStatus::read(self.store()).await?;
         let signing = match self.webhook_auth().await {
             WebhookAuth::Verify(_) => WebhookSigning::Checked,
             WebhookAuth::Unsigned => WebhookSigning::Unsigned,

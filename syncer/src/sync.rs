@@ -9,17 +9,20 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use bytes::Bytes;
 use launchdarkly_dynamo_store::{
-    ApplyOptions, ApplyReport, Compare, Coverage, DeletionLimit, DynamoDbStore,
-    DynamoDbStoreBuilder, NoteKind, StoreError, SyncCoordinator, SyncLease, Turn,
+    ApplyOptions, ApplyReport, Compare, DeletionLimit, DynamoDbStore, DynamoDbStoreBuilder,
+    StoreError,
 };
+use launchdarkly_dynamo_sync::{Coverage, NoteKind, SyncCoordinator, SyncLease, SyncNote, Turn};
 use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::failure::FailureCategory;
+pub use crate::failure::SyncError;
 use crate::launchdarkly::{FetchError, Fetched, LaunchDarklyClient};
-use crate::secrets::{CachedSecret, Secret, SecretError};
-use crate::validate::{self, InvalidBody, Skipped};
+use crate::secrets::{CachedSecret, Secret};
+use crate::validate::{self, Skipped};
 use crate::webhook::WebhookAuth;
 
 /// What started a sync.
@@ -65,12 +68,31 @@ impl From<Trigger> for SyncRequest {
     }
 }
 
+/// Whether a sync that did not fail wrote everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every item LaunchDarkly sent is stored.
+    Ok,
+    /// Some items were skipped (see `skipped`); their stored rows were kept.
+    Partial,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::Ok => "ok",
+            Outcome::Partial => "partial",
+        })
+    }
+}
+
 /// The result of a sync that did not fail, as returned to callers and logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// `ok`, or `partial` when some items were skipped (see `skipped`).
-    pub status: &'static str,
+    pub status: Outcome,
     pub trigger: Trigger,
     pub flags: usize,
     pub segments: usize,
@@ -93,7 +115,7 @@ pub struct Summary {
 impl Summary {
     fn empty(trigger: Trigger, started: Instant) -> Self {
         Self {
-            status: "ok",
+            status: Outcome::Ok,
             trigger,
             flags: 0,
             segments: 0,
@@ -112,54 +134,6 @@ impl Summary {
     /// True when some items were not written (malformed, oversize, unstorable key).
     pub fn is_partial(&self) -> bool {
         !self.skipped.is_empty()
-    }
-}
-
-/// Why a sync failed. Each message says what failed and what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error("the SDK key parameter \"{0}\" does not exist in SSM: create it with `aws ssm put-parameter --name {0} --type SecureString --value <sdk-key>`")]
-    MissingSdkKey(String),
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-    #[error("fetching flags from LaunchDarkly failed, nothing was written: {0}")]
-    Fetch(#[from] FetchError),
-    #[error(transparent)]
-    InvalidBody(#[from] InvalidBody),
-    #[error("LaunchDarkly's data set would delete {deleting} of the {stored} flags in the table (the limit: every flag, or more than {limit_percent}% of them); nothing was written. Check LAUNCHDARKLY_SDK_KEY_PARAM names this environment's SDK key and LAUNCHDARKLY_BASE_URI serves it; if the flags really were removed, run one sync with LAUNCHDARKLY_ALLOW_MASS_DELETE=true (`syncer sync --allow-mass-delete`, or invoke the function with {{\"allowMassDelete\": true}})")]
-    MassDeletion {
-        deleting: usize,
-        stored: usize,
-        limit_percent: u8,
-    },
-    #[error(transparent)]
-    Store(StoreError),
-}
-
-impl From<StoreError> for SyncError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::MassDeletion {
-                deleting,
-                stored,
-                limit_percent,
-                ..
-            } => SyncError::MassDeletion {
-                deleting,
-                stored,
-                limit_percent,
-            },
-            other => SyncError::Store(other),
-        }
-    }
-}
-
-impl SyncError {
-    /// True for failures that a later attempt may not see (LaunchDarkly or DynamoDB busy,
-    /// failing or slow, another sync holding the lease, the time budget), as opposed to
-    /// settings and data an operator has to fix.
-    pub fn is_transient(&self) -> bool {
-        crate::failure::FailureCategory::of(self).is_transient()
     }
 }
 
@@ -226,7 +200,7 @@ impl Syncer {
             builder = builder.prefix(prefix);
         }
         let store = builder.build().await?;
-        let coordinator = store.coordinator(config.lease_period);
+        let coordinator = SyncCoordinator::new(&store, config.lease_period)?;
         let launchdarkly = LaunchDarklyClient::new(
             &config.base_uri,
             config.http_timeout,
@@ -326,7 +300,7 @@ impl Syncer {
                 NoteKind::LastFailure,
                 serde_json::to_string(&serde_json::json!({
                     "trigger": trigger,
-                    "kind": crate::failure::FailureCategory::of(err),
+                    "kind": FailureCategory::of(err),
                     "error": err.to_string(),
                 })),
             ),
@@ -335,7 +309,7 @@ impl Syncer {
         let grace = (deadline + RELEASE_GRACE)
             .saturating_duration_since(Instant::now())
             .min(RELEASE_GRACE);
-        let write = self.store.write_sync_note(kind, &text);
+        let write = SyncNote::write(&self.store, kind, &text);
         match tokio::time::timeout(grace, write).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::debug!("the sync's status note was not written: {err}"),
@@ -571,12 +545,15 @@ fn summarize(
 ) -> Summary {
     let mut skipped = parsed.malformed.clone();
     skipped.extend(report.skipped_oversize.iter().map(|item| Skipped {
-        kind: item.kind.namespace(),
+        kind: item.kind,
         key: item.key.clone(),
         reason: "too large for DynamoDB (400 KB item limit)".to_string(),
     }));
     Summary {
-        status: if skipped.is_empty() { "ok" } else { "partial" },
+        status: match skipped.is_empty() {
+            true => Outcome::Ok,
+            false => Outcome::Partial,
+        },
         flags: parsed.flags,
         segments: parsed.segments,
         written: report.written.len(),
@@ -591,6 +568,3 @@ fn summarize(
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
-
-/// Lease periods shorter than this make renewals too frequent to be worth it.
-pub const MIN_LEASE_PERIOD: Duration = Duration::from_secs(2);

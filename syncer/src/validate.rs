@@ -22,9 +22,15 @@ pub struct InvalidBody(String);
 /// An item that was not written, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skipped {
-    pub kind: &'static str,
+    /// Its kind, named by its namespace (`features`, `segments`) in JSON.
+    #[serde(serialize_with = "namespace")]
+    pub kind: Kind,
     pub key: String,
     pub reason: String,
+}
+
+fn namespace<S: serde::Serializer>(kind: &Kind, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(kind.namespace())
 }
 
 /// A validated data set.
@@ -89,7 +95,7 @@ fn add<T: serde::de::DeserializeOwned>(parsed: &mut Parsed, kind: Kind, key: &st
             );
             parsed.snapshot.preserve(kind, key);
             parsed.malformed.push(Skipped {
-                kind: kind.namespace(),
+                kind,
                 key: key.to_string(),
                 reason,
             });

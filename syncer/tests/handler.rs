@@ -7,9 +7,9 @@ mod common;
 use common::*;
 use ld_dynamo_common::settings::SdkKeyArgs;
 use ld_dynamo_testkit::events::{self, HttpCall};
+use ld_dynamo_testkit::launchdarkly::sign_webhook as sign;
 use serde_json::{json, Value};
 use syncer::handler::HandlerError;
-use syncer::webhook::sign;
 use syncer::{Settings, Syncer};
 use tokio::time::Instant;
 
@@ -63,7 +63,7 @@ fn alb_event(headers: Value, body: &str) -> Value {
 async fn handle(syncer: &Syncer, event: Value, deadline: Instant) -> Result<Value, HandlerError> {
     let http = event.get("requestContext").is_some();
     let response = syncer::handle(syncer, events::request(&event), deadline).await?;
-    let body = ld_dynamo_common::http::json_body(&response);
+    let body = json_body(&response);
     Ok(if http {
         json!({"statusCode": response.status().as_u16(), "body": body.to_string()})
     } else {
@@ -508,4 +508,9 @@ async fn a_missing_sdk_key_parameter_is_a_clear_error_and_changes_nothing() {
     );
     assert!(env.data_state().await.is_empty(), "no data written");
     assert_eq!(env.ld.requests(), 0);
+}
+
+/// The response body as JSON (`Value::Null` when it is not JSON).
+fn json_body(response: &lambda_http::Response<lambda_http::Body>) -> Value {
+    serde_json::from_slice(response.body()).unwrap_or(Value::Null)
 }

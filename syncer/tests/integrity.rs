@@ -14,7 +14,7 @@ use ld_dynamo_testkit::dynamodb::{client_for, get_raw, put_raw};
 use ld_dynamo_testkit::launchdarkly::Behavior;
 use ld_dynamo_testkit::proxy::DynamoProxy;
 use serde_json::{json, Value};
-use syncer::{Settings, SyncError, Syncer, Trigger};
+use syncer::{Outcome, Settings, SyncError, Syncer, Trigger};
 
 /// `count` flags `f0..` all at `version`.
 fn many(count: usize, version: u64) -> Value {
@@ -187,7 +187,7 @@ async fn eight_concurrent_webhooks_fetch_and_apply_at_most_twice() {
     let applied = summaries.iter().filter(|s| !s.covered).count();
     assert!(env.ld.requests() <= 2, "fetches: {}", env.ld.requests());
     assert!((1..=2).contains(&applied), "{summaries:#?}");
-    assert!(summaries.iter().all(|s| s.status == "ok"));
+    assert!(summaries.iter().all(|s| s.status == Outcome::Ok));
     assert_eq!(
         summaries.iter().filter(|s| s.covered).count(),
         8 - applied,

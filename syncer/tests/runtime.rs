@@ -7,9 +7,9 @@ mod common;
 use common::*;
 use ld_dynamo_testkit::events::{self, HttpCall};
 use ld_dynamo_testkit::lambda::{function_binary, sigterm, wait_exit, LambdaApi, Outcome};
+use ld_dynamo_testkit::launchdarkly::sign_webhook as sign;
 use ld_dynamo_testkit::launchdarkly::Behavior;
 use serde_json::{json, Value};
-use syncer::webhook::sign;
 
 const SECRET: &str = "runtime-webhook-secret";
 const AUDIT_ENTRY: &str = r#"{"_id":"2","kind":"flag","name":"a"}"#;

@@ -7,7 +7,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use common::*;
-use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Turn};
+use launchdarkly_dynamo_store::DynamoDbStoreBuilder;
+use launchdarkly_dynamo_sync::{Coverage, SyncCoordinator, Turn};
 use serde_json::Value;
 
 fn run(env: &Env, args: &[&str], extra: &[(&str, &str)]) -> Output {
@@ -90,11 +91,8 @@ async fn status_shows_a_running_sync_and_unsigned_webhooks() {
         .build()
         .await
         .unwrap();
-    let coordinator = store.coordinator(Duration::from_secs(30));
-    let ticket = coordinator
-        .ticket(launchdarkly_dynamo_store::Coverage::Any)
-        .await
-        .unwrap();
+    let coordinator = SyncCoordinator::new(&store, Duration::from_secs(30)).unwrap();
+    let ticket = coordinator.ticket(Coverage::Any).await.unwrap();
     let Turn::Held(lease) = coordinator.wait_turn(&ticket, deadline()).await.unwrap() else {
         panic!("nothing else holds the lease");
     };

@@ -217,3 +217,12 @@ fn text(status: StatusCode, body: String) -> Response<Body> {
         .body(Body::from(body))
         .unwrap_or_default()
 }
+
+/// The `X-LD-Signature` LaunchDarkly sends with a webhook: the hex HMAC-SHA256 of `body`
+/// under the webhook's secret.
+pub fn sign_webhook(secret: &[u8], body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}

@@ -4,8 +4,8 @@
 //!
 //! - Loading: the first load starts at once, in the background. Until it succeeds, reads fail
 //!   with the reason ([`ReadFailure`]), never as if flags were missing.
-//! - Freshness: at most once per [`MirrorSettings::freshness`] (on demand: [`Mirror::poke`] from
-//!   every read, [`Mirror::refresh_within`] where a caller can afford a short wait), one small
+//! - Freshness: at most once per [`MirrorSettings::freshness`] (on demand: [`Mirror::check`] from
+//!   every read, [`Mirror::check_within`] where a caller can afford a short wait), one small
 //!   `GetItem` of the generation row tells whether the data changed. The next generation names
 //!   the items its sync changed, and only those are read; a reader further behind, or a
 //!   generation that asks for it, reloads everything. A table no syncer of this project writes
@@ -85,7 +85,7 @@ impl Default for MirrorSettings {
 /// let config = ConfigBuilder::new("sdk-key").daemon_mode(true).data_store(&data_store).build()?;
 /// let client = Client::build(config)?;
 /// client.start_with_default_executor();
-/// mirror.refresh_within(Duration::from_secs(1)).await;
+/// mirror.check_within(Duration::from_secs(1)).await;
 /// println!("{:?}", mirror.status().state);
 /// # Ok(()) }
 /// ```
@@ -131,7 +131,7 @@ impl Mirror {
                 finished: watch::channel(0).0,
             }),
         };
-        mirror.poke();
+        mirror.check();
         mirror
     }
 
@@ -147,22 +147,22 @@ impl Mirror {
 
     /// Starts a check in the background if one is due (none for a freshness interval, none
     /// running). Never waits.
-    pub fn poke(&self) {
+    pub fn check(&self) {
         self.start_refresh_if_due();
     }
 
     /// Starts a check if one is due, then waits at most `wait` for the check running to end.
     /// Returns true when no check is running any more (the copy is as current as DynamoDB
     /// allowed); false when the wait ran out (the copy is served as it is).
-    pub async fn refresh_within(&self, wait: Duration) -> bool {
+    pub async fn check_within(&self, wait: Duration) -> bool {
         self.start_refresh_if_due();
-        self.settle(wait).await
+        self.await_check(wait).await
     }
 
     /// Waits at most `wait` for a check that is running to end; starts none. In Lambda, call it
     /// before the environment may freeze, so that no check is frozen half-way (its deadline
     /// would pass during the freeze and make the data look stale at the next thaw).
-    pub async fn settle(&self, wait: Duration) -> bool {
+    pub async fn await_check(&self, wait: Duration) -> bool {
         let mut finished = self.inner.finished.subscribe();
         let seen = *finished.borrow_and_update();
         if !self.inner.refreshing.load(Ordering::SeqCst) {

@@ -13,10 +13,10 @@ use super::data::MirrorData;
 use super::status::ReadFailure;
 use super::Mirror;
 use crate::error::StoreError;
+use crate::generation::Generation;
 use crate::report::ItemRef;
 use crate::schema::Kind;
 use crate::store::validate_model;
-use crate::sync::Generation;
 
 /// Changed items read at once by a partial reload.
 const ITEM_READS_IN_FLIGHT: usize = 16;
@@ -56,11 +56,12 @@ fn next_step(
 impl Mirror {
     /// Checks the store once and records what happened.
     pub(super) async fn refresh(&self) {
-        let outcome = self.check().await;
+        let outcome = self.read_changes().await;
         self.record(outcome);
     }
 
-    async fn check(&self) -> Result<Option<SystemTime>, ReadFailure> {
+    /// One check: the generation row, then whatever it says changed.
+    async fn read_changes(&self) -> Result<Option<SystemTime>, ReadFailure> {
         let settings = &self.inner.settings;
         let store = &self.inner.store;
         let generation = self

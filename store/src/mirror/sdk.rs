@@ -21,7 +21,7 @@ struct MirrorStore(Mirror);
 
 impl MirrorStore {
     fn read(&self, kind: Kind, key: &str) -> Result<Option<SerializedItem>, PersistentStoreError> {
-        self.0.poke();
+        self.0.check();
         self.0
             .get(kind, key)
             .map_err(|failure| PersistentStoreError::new(failure.to_string()))
@@ -48,7 +48,7 @@ impl PersistentDataStore for MirrorStore {
     }
 
     fn all_flags(&self) -> Result<HashMap<String, SerializedItem>, PersistentStoreError> {
-        self.0.poke();
+        self.0.check();
         self.0
             .data()
             .map(|data| data.items(Kind::Flags).clone())

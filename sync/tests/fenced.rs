@@ -2,14 +2,13 @@
 //! transactions are cut by count and size, a holder that lost the lease writes nothing more,
 //! and tickets are answered by a sync that took the lease after them.
 
-mod fixtures;
-
 use std::time::Duration;
 
-use fixtures::*;
 use launchdarkly_dynamo_store::{
-    ApplyOptions, Compare, Coverage, DynamoDbStore, DynamoDbStoreBuilder, Kind, Snapshot,
-    StoreError, SyncLease, Turn,
+    ApplyOptions, Compare, DynamoDbStore, DynamoDbStoreBuilder, Kind, Snapshot, StoreError,
+};
+use launchdarkly_dynamo_sync::{
+    Coverage, LeaseError, SyncCoordinator, SyncLease, Turn, MIN_LEASE_PERIOD,
 };
 use launchdarkly_server_sdk::SerializedItem;
 use ld_dynamo_testkit::dynamodb::{client_with, create_table, scan_all, RequestCounter};
@@ -30,12 +29,30 @@ async fn store(label: &str) -> (DynamoDbStore, RequestCounter, String) {
     (store, counter, table)
 }
 
+/// A flag the SDK can evaluate, at `version`.
+fn item(key: &str, version: u64) -> SerializedItem {
+    let flag = serde_json::json!({
+        "key": key, "version": version, "on": true, "targets": [], "rules": [],
+        "prerequisites": [], "fallthrough": {"variation": 0}, "offVariation": 1,
+        "variations": [true, false], "salt": "salt"
+    });
+    SerializedItem {
+        version,
+        deleted: false,
+        serialized_item: flag.to_string(),
+    }
+}
+
+fn coordinator(store: &DynamoDbStore, period: Duration) -> SyncCoordinator {
+    SyncCoordinator::new(store, period).unwrap()
+}
+
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(20)
 }
 
 async fn hold(store: &DynamoDbStore, period: Duration) -> SyncLease {
-    let coordinator = store.coordinator(period);
+    let coordinator = coordinator(store, period);
     let ticket = coordinator.ticket(Coverage::Any).await.unwrap();
     match coordinator.wait_turn(&ticket, deadline()).await.unwrap() {
         Turn::Held(lease) => lease,
@@ -47,7 +64,7 @@ fn flags(count: usize, version: u64) -> Snapshot {
     let mut snapshot = Snapshot::default();
     for i in 0..count {
         let key = format!("flag-{i:03}");
-        snapshot.insert(Kind::Flags, key.clone(), item(Kind::Flags, &key, version));
+        snapshot.insert(Kind::Flags, key.clone(), item(&key, version));
     }
     snapshot
 }
@@ -108,12 +125,12 @@ async fn transactions_are_cut_by_size_under_dynamodbs_4_mb() {
 async fn a_holder_that_lost_the_lease_writes_nothing_and_says_so() {
     let (store, _, table) = store("fenced-lost").await;
     store.apply_snapshot(&flags(3, 1)).await.unwrap();
-    let period = Duration::from_secs(1);
+    let period = MIN_LEASE_PERIOD;
     let stale = hold(&store, period).await;
     // The holder stops renewing (a frozen or paused process): after one period another sync
     // takes over.
     stale.stop_renewing();
-    let coordinator = store.coordinator(period);
+    let coordinator = coordinator(&store, period);
     let ticket = coordinator.ticket(Coverage::Any).await.unwrap();
     let Turn::Held(newer) = coordinator.wait_turn(&ticket, deadline()).await.unwrap() else {
         panic!("the stale holder never finished: nothing covers the ticket");
@@ -160,7 +177,7 @@ fn data_rows(
 #[tokio::test]
 async fn a_ticket_taken_before_a_sync_took_the_lease_is_covered_by_it() {
     let (store, _, _) = store("fenced-tickets").await;
-    let coordinator = store.coordinator(Duration::from_secs(10));
+    let coordinator = coordinator(&store, Duration::from_secs(10));
     let early = coordinator.ticket(Coverage::Any).await.unwrap();
     let wants_repair = coordinator.ticket(Coverage::Reconciled).await.unwrap();
     let Turn::Held(lease) = coordinator.wait_turn(&early, deadline()).await.unwrap() else {
@@ -196,4 +213,19 @@ async fn a_ticket_taken_before_a_sync_took_the_lease_is_covered_by_it() {
             .unwrap(),
         Turn::Held(_)
     ));
+}
+
+#[tokio::test]
+async fn a_lease_period_below_the_minimum_is_an_error() {
+    let (store, _, _) = store("fenced-period").await;
+    let err = SyncCoordinator::new(&store, Duration::from_millis(1500)).unwrap_err();
+    assert!(
+        matches!(err, LeaseError::PeriodTooShort { minimum, .. } if minimum == MIN_LEASE_PERIOD),
+        "{err}"
+    );
+    assert!(err.to_string().contains("at least 2s"), "{err}");
+    assert_eq!(
+        coordinator(&store, MIN_LEASE_PERIOD).lease_period(),
+        MIN_LEASE_PERIOD
+    );
 }

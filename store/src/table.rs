@@ -1,6 +1,7 @@
 //! DynamoDB I/O: every request the store sends, with pagination, conditional writes, batch
 //! writes that retry unprocessed items instead of dropping them, and fenced transactional
-//! writes that DynamoDB refuses once another writer holds the lease.
+//! writes that DynamoDB refuses once another writer holds the fence. Transactions and their
+//! cancellations are read in one place, and every retry waits with one backoff.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -10,7 +11,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
+    AttributeValue, Delete, DeleteRequest, Put, PutRequest, ReturnValue, TransactWriteItem,
+    WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use futures::stream::{self, StreamExt};
@@ -18,12 +20,12 @@ use tokio::time::Instant;
 
 use crate::backoff::full_jitter;
 use crate::error::{describe_aws_error, is_throttling_code, StoreError};
+use crate::fence::Fence;
 use crate::report::ItemRef;
 use crate::schema::{FENCE_SHARDS, PARTITION_KEY, SORT_KEY, VERSION_ATTRIBUTE};
-use crate::sync::Fence;
 
 /// DynamoDB accepts at most 25 requests in one `BatchWriteItem`.
-pub const MAX_BATCH_SIZE: usize = 25;
+pub(crate) const MAX_BATCH_SIZE: usize = 25;
 /// DynamoDB accepts at most 100 actions in one `TransactWriteItems`; one is the fence check.
 const MAX_TRANSACTION_WRITES: usize = 99;
 /// DynamoDB refuses transactions over 4 MB. Each one in flight is held about three times
@@ -36,11 +38,11 @@ const BACKOFF_CAP: Duration = Duration::from_secs(2);
 
 /// Tuning of batch writes.
 #[derive(Clone, Debug)]
-pub struct WriteSettings {
+pub(crate) struct WriteSettings {
     /// Batches in flight at once.
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// How long unprocessed or throttled items are retried before the write gives up.
-    pub deadline: Duration,
+    pub(crate) deadline: Duration,
 }
 
 impl Default for WriteSettings {
@@ -53,14 +55,14 @@ impl Default for WriteSettings {
 }
 
 /// One put or delete, with the item it concerns and its estimated size.
-pub struct WriteOp {
-    pub item: ItemRef,
-    pub request: WriteRequest,
+pub(crate) struct WriteOp {
+    pub(crate) item: ItemRef,
+    request: WriteRequest,
     size: usize,
 }
 
 impl WriteOp {
-    pub fn put(
+    pub(crate) fn put(
         item: ItemRef,
         attributes: HashMap<String, AttributeValue>,
         size: usize,
@@ -76,7 +78,10 @@ impl WriteOp {
         })
     }
 
-    pub fn delete(item: ItemRef, key: HashMap<String, AttributeValue>) -> Result<Self, StoreError> {
+    pub(crate) fn delete(
+        item: ItemRef,
+        key: HashMap<String, AttributeValue>,
+    ) -> Result<Self, StoreError> {
         let delete = DeleteRequest::builder()
             .set_key(Some(key))
             .build()
@@ -115,14 +120,14 @@ fn transact_item(request: WriteRequest, table: &str) -> Result<TransactWriteItem
 
 /// What a batch or fenced write did.
 #[derive(Default)]
-pub struct BatchOutcome {
-    pub done: Vec<ItemRef>,
-    pub failed: Vec<ItemRef>,
-    pub requests: usize,
+pub(crate) struct BatchOutcome {
+    pub(crate) done: Vec<ItemRef>,
+    pub(crate) failed: Vec<ItemRef>,
+    pub(crate) requests: usize,
     /// The last error that made items fail, if any.
-    pub cause: Option<String>,
-    /// A fenced write found that another writer holds the lease.
-    pub lease_lost: bool,
+    pub(crate) cause: Option<String>,
+    /// A fenced write found that another writer holds the fence.
+    pub(crate) lease_lost: bool,
 }
 
 impl BatchOutcome {
@@ -143,14 +148,96 @@ impl BatchOutcome {
 }
 
 /// How one transaction attempt ended.
-enum TransactionResult {
+enum Attempt {
     Written,
-    Retry(String),
-    LeaseLost,
-    Failed(String),
+    /// The condition of the first action failed.
+    Refused,
+    Retry {
+        code: String,
+        message: String,
+    },
+    Failed {
+        code: String,
+        message: String,
+    },
 }
 
-/// One table, through one client.
+/// How a transaction ended after its retries.
+enum TransactionEnd {
+    Written,
+    Refused,
+    /// The caller's fence was already known to be lost: nothing was sent.
+    Stopped,
+    Failed {
+        code: String,
+        message: String,
+    },
+}
+
+/// The end of [`Table::transact`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transacted {
+    /// Every action was applied.
+    Written,
+    /// The condition of the first action failed, so nothing was applied.
+    Refused,
+}
+
+/// One `UpdateItem`: an update expression, an optional condition, and their placeholders.
+///
+/// ```
+/// use aws_sdk_dynamodb::types::AttributeValue;
+/// use launchdarkly_dynamo_store::schema::key_attributes;
+/// use launchdarkly_dynamo_store::Update;
+///
+/// let update = Update::new(key_attributes("$syncer-lease", "triggers"), "SET #n = if_not_exists(#n, :zero) + :one")
+///     .name("#n", "requested")
+///     .value(":zero", AttributeValue::N("0".into()))
+///     .value(":one", AttributeValue::N("1".into()));
+/// # let _ = update;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Update {
+    key: HashMap<String, AttributeValue>,
+    expression: String,
+    condition: Option<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Update {
+    /// Applies `expression` to the row with key attributes `key`.
+    pub fn new(key: HashMap<String, AttributeValue>, expression: impl Into<String>) -> Self {
+        Self {
+            key,
+            expression: expression.into(),
+            condition: None,
+            names: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+
+    /// Applies the update only when `condition` holds.
+    pub fn condition(mut self, condition: impl Into<String>) -> Self {
+        self.condition = Some(condition.into());
+        self
+    }
+
+    /// Names the attribute `attribute` by `placeholder` (`#name`) in the expressions.
+    pub fn name(mut self, placeholder: &str, attribute: &str) -> Self {
+        self.names.insert(placeholder.into(), attribute.into());
+        self
+    }
+
+    /// Gives `placeholder` (`:value`) the value `value` in the expressions.
+    pub fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.into(), value);
+        self
+    }
+}
+
+/// One table, through one client: every DynamoDB request of the store and of writers built on
+/// it. Cloning is cheap and shares the client.
 #[derive(Clone, Debug)]
 pub struct Table {
     client: Client,
@@ -159,7 +246,7 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn new(client: Client, name: String, write: WriteSettings) -> Self {
+    pub(crate) fn new(client: Client, name: String, write: WriteSettings) -> Self {
         Self {
             client,
             name,
@@ -167,12 +254,9 @@ impl Table {
         }
     }
 
+    /// The table's name.
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
     }
 
     /// `GetItem` with a consistent read.
@@ -192,9 +276,9 @@ impl Table {
         Ok(output.item)
     }
 
-    /// Every row of `namespace`, paginated to the end, consistent reads. With `projection`,
+    /// Every row of `namespace`, paginated to the end, consistent reads. With `versions_only`,
     /// only the sort key and version are read (the cheap read of what is stored).
-    pub async fn query(
+    pub(crate) async fn query(
         &self,
         namespace: &str,
         versions_only: bool,
@@ -241,9 +325,60 @@ impl Table {
         Ok(())
     }
 
+    /// `UpdateItem`, conditional when the update has a condition. Returns the updated
+    /// attributes, or `None` when the condition did not hold (nothing was changed).
+    pub async fn update(
+        &self,
+        update: Update,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(update.key))
+            .update_expression(update.expression)
+            .set_condition_expression(update.condition)
+            .set_expression_attribute_names(Some(update.names))
+            .set_expression_attribute_values((!update.values.is_empty()).then_some(update.values))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(None)
+            }
+            Err(e) => Err(StoreError::dynamo("UpdateItem", &self.name, e)),
+        }
+    }
+
+    /// One `TransactWriteItems` of `actions`, retried with backoff while DynamoDB reports
+    /// conflicts or throttling, until `deadline`. [`Transacted::Refused`] when the condition of
+    /// the first action failed.
+    pub async fn transact(
+        &self,
+        actions: Vec<TransactWriteItem>,
+        deadline: Instant,
+    ) -> Result<Transacted, StoreError> {
+        let mut requests = 0;
+        match self
+            .transact_until(&actions, deadline, || false, &mut requests)
+            .await
+        {
+            TransactionEnd::Written | TransactionEnd::Stopped => Ok(Transacted::Written),
+            TransactionEnd::Refused => Ok(Transacted::Refused),
+            TransactionEnd::Failed { code, message } => Err(StoreError::dynamo_parts(
+                "TransactWriteItems",
+                &self.name,
+                code,
+                message,
+            )),
+        }
+    }
+
     /// `PutItem` that only replaces a row with a lower version (or creates it). Returns false
     /// when the stored version is equal or higher.
-    pub async fn put_if_newer(
+    pub(crate) async fn put_if_newer(
         &self,
         attributes: HashMap<String, AttributeValue>,
         version: u64,
@@ -285,7 +420,11 @@ impl Table {
     /// Writes `ops` with `BatchWriteItem` in chunks of 25, several chunks in flight. Unprocessed
     /// items and throttled requests are retried with exponential backoff and full jitter until
     /// the deadline; what is still not written then is reported as failed, never dropped.
-    pub async fn batch_write(&self, ops: Vec<WriteOp>, limit: Option<Instant>) -> BatchOutcome {
+    pub(crate) async fn batch_write(
+        &self,
+        ops: Vec<WriteOp>,
+        limit: Option<Instant>,
+    ) -> BatchOutcome {
         let deadline = self.retry_deadline(limit);
         let mut chunks = Vec::with_capacity(ops.len().div_ceil(MAX_BATCH_SIZE));
         let mut ops = ops.into_iter().peekable();
@@ -306,13 +445,13 @@ impl Table {
 
     /// Writes `ops` with `TransactWriteItems`, each transaction carrying a check that the fence
     /// still names this writer, so DynamoDB itself refuses every write once another writer has
-    /// taken the lease, even a request that was already on the wire. Transactions are cut at
-    /// 99 writes and about 3.5 MB; up to [`FENCE_SHARDS`] run at once, each on its own fence
-    /// row so they never conflict. Throttling and conflicts are retried until the deadline.
-    pub async fn transact_write(
+    /// taken it, even a request that was already on the wire. Transactions are cut at 99
+    /// writes and about 1 MB; up to [`FENCE_SHARDS`] run at once, each with its own fence
+    /// check so they never conflict. Throttling and conflicts are retried until the deadline.
+    pub(crate) async fn transact_write(
         &self,
         ops: Vec<WriteOp>,
-        fence: &Fence,
+        fence: &dyn Fence,
         limit: Option<Instant>,
     ) -> BatchOutcome {
         let deadline = self.retry_deadline(limit);
@@ -340,7 +479,7 @@ impl Table {
     async fn write_transaction(
         &self,
         chunk: Vec<WriteOp>,
-        fence: &Fence,
+        fence: &dyn Fence,
         shard: usize,
         deadline: Instant,
     ) -> BatchOutcome {
@@ -349,6 +488,7 @@ impl Table {
         let mut items = Vec::with_capacity(chunk.len());
         let fence_check = fence
             .check(&self.name, shard)
+            .map_err(|e| e.to_string())
             .map(|check| actions.push(check));
         // The writes move into the transaction; only their names stay for the outcome.
         let built = fence_check.and_then(|()| {
@@ -362,47 +502,70 @@ impl Table {
             outcome.fail(items, format!("building a transaction: {e}"));
             return outcome;
         }
-        let chunk = items;
+        let end = self
+            .transact_until(
+                &actions,
+                deadline,
+                || fence.is_lost(),
+                &mut outcome.requests,
+            )
+            .await;
+        match end {
+            TransactionEnd::Written => outcome.done.extend(items),
+            TransactionEnd::Refused | TransactionEnd::Stopped => {
+                fence.mark_lost();
+                outcome.lease_lost = true;
+                outcome.fail(items, "another sync took the lease".to_string());
+            }
+            TransactionEnd::Failed { code, message } => {
+                outcome.fail(items, format!("{code}: {message}"));
+            }
+        }
+        outcome
+    }
+
+    /// Sends one transaction until it is written, refused or failed for good, retrying
+    /// conflicts and throttling with backoff until `deadline`. `stopped` is asked before each
+    /// attempt (a fence known to be lost sends nothing more).
+    async fn transact_until(
+        &self,
+        actions: &[TransactWriteItem],
+        deadline: Instant,
+        stopped: impl Fn() -> bool,
+        requests: &mut usize,
+    ) -> TransactionEnd {
         let mut attempt: u32 = 0;
         loop {
-            if fence.is_lost() {
-                outcome.lease_lost = true;
-                outcome.fail(chunk, "another sync took the lease".to_string());
-                return outcome;
+            if stopped() {
+                return TransactionEnd::Stopped;
             }
-            outcome.requests += 1;
+            *requests += 1;
             let request = self
                 .client
                 .transact_write_items()
-                .set_transact_items(Some(actions.clone()))
+                .set_transact_items(Some(actions.to_vec()))
                 .send();
-            let result = match tokio::time::timeout_at(deadline, request).await {
-                Ok(result) => classify_transaction(result),
-                Err(_) => TransactionResult::Failed("the time budget ran out".to_string()),
-            };
-            let cause = match result {
-                TransactionResult::Written => {
-                    outcome.done.extend(chunk);
-                    return outcome;
+            let (code, message) = match tokio::time::timeout_at(deadline, request).await {
+                Err(_) => {
+                    return TransactionEnd::Failed {
+                        code: "timeout".into(),
+                        message: "the time budget ran out".into(),
+                    }
                 }
-                TransactionResult::LeaseLost => {
-                    fence.mark_lost();
-                    outcome.lease_lost = true;
-                    outcome.fail(chunk, "another sync took the lease".to_string());
-                    return outcome;
-                }
-                TransactionResult::Failed(cause) => {
-                    outcome.fail(chunk, cause);
-                    return outcome;
-                }
-                TransactionResult::Retry(cause) => cause,
+                Ok(result) => match classify_transaction(result) {
+                    Attempt::Written => return TransactionEnd::Written,
+                    Attempt::Refused => return TransactionEnd::Refused,
+                    Attempt::Failed { code, message } => {
+                        return TransactionEnd::Failed { code, message }
+                    }
+                    Attempt::Retry { code, message } => (code, message),
+                },
             };
             let delay = full_jitter(attempt, BACKOFF_BASE, BACKOFF_CAP);
             if Instant::now() + delay > deadline {
-                outcome.fail(chunk, cause);
-                return outcome;
+                return TransactionEnd::Failed { code, message };
             }
-            tracing::debug!(table = %self.name, attempt, "retrying a fenced transaction after {delay:?}: {cause}");
+            tracing::debug!(table = %self.name, attempt, "retrying a transaction after {delay:?}: {code}: {message}");
             tokio::time::sleep(delay).await;
             attempt += 1;
         }
@@ -485,7 +648,7 @@ impl Table {
     }
 }
 
-/// Splits writes into transactions of at most 99 writes and about 3.5 MB each.
+/// Splits writes into transactions of at most 99 writes and about 1 MB each.
 fn transaction_chunks(ops: Vec<WriteOp>) -> VecDeque<Vec<WriteOp>> {
     let mut chunks = VecDeque::new();
     let mut current: Vec<WriteOp> = Vec::new();
@@ -506,16 +669,17 @@ fn transaction_chunks(ops: Vec<WriteOp>) -> VecDeque<Vec<WriteOp>> {
     chunks
 }
 
-/// Reads the outcome of a fenced transaction. The fence check is action 0, so a failed
-/// condition there means the lease is gone; conflicts and throttling are worth retrying.
+/// Reads the outcome of one transaction attempt. A failed condition on action 0 (the fence,
+/// or the caller's guard) means the transaction was refused; conflicts and throttling are
+/// worth retrying.
 fn classify_transaction(
     result: Result<
         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
         SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
     >,
-) -> TransactionResult {
+) -> Attempt {
     let err = match result {
-        Ok(_) => return TransactionResult::Written,
+        Ok(_) => return Attempt::Written,
         Err(err) => err,
     };
     if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
@@ -524,7 +688,7 @@ fn classify_transaction(
         let reasons = cancelled.cancellation_reasons();
         let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
         if code(0) == "ConditionalCheckFailed" {
-            return TransactionResult::LeaseLost;
+            return Attempt::Refused;
         }
         let failing = reasons
             .iter()
@@ -538,24 +702,24 @@ fn classify_transaction(
             .map(|(c, m)| format!("{c}: {}", m.unwrap_or_default()))
             .collect::<Vec<_>>()
             .join("; ");
-        let text = format!("TransactionCanceledException ({text})");
+        let code = "TransactionCanceledException".to_string();
+        let message = format!("({text})");
         return if retry || failing.is_empty() {
-            TransactionResult::Retry(text)
+            Attempt::Retry { code, message }
         } else {
-            TransactionResult::Failed(text)
+            Attempt::Failed { code, message }
         };
     }
     let (code, message) = describe_aws_error(&err);
-    let cause = format!("{code}: {message}");
     if is_throttling_code(&code)
         || matches!(
             code.as_str(),
             "TransactionInProgressException" | "TransactionConflictException"
         )
     {
-        TransactionResult::Retry(cause)
+        Attempt::Retry { code, message }
     } else {
-        TransactionResult::Failed(cause)
+        Attempt::Failed { code, message }
     }
 }
 

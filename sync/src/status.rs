@@ -8,13 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::error::StoreError;
-use crate::schema::{
+use launchdarkly_dynamo_store::schema::{
     key_attributes, EXPIRES_ATTRIBUTE, LAST_FAILURE_KEY, LAST_SYNC_KEY, LEASE_KEY, NOTE_ATTRIBUTE,
     OWNER_ATTRIBUTE, WRITTEN_AT_ATTRIBUTE,
 };
-use crate::store::DynamoDbStore;
-use crate::sync::Generation;
+use launchdarkly_dynamo_store::{DynamoDbStore, Generation, StoreError};
 
 /// Which note a sync leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,24 +65,35 @@ pub struct SyncStatus {
     pub last_failure: Option<SyncNote>,
 }
 
-impl DynamoDbStore {
-    /// Records a note about a sync (any text; `syncer` writes its JSON summary or error).
-    pub async fn write_sync_note(&self, kind: NoteKind, text: &str) -> Result<(), StoreError> {
-        let mut row = key_attributes(self.sync_namespace(), kind.key());
+impl SyncNote {
+    /// Records a note about a sync in `store`'s table (any text; `syncer` writes its JSON
+    /// summary or error).
+    pub async fn write(
+        store: &DynamoDbStore,
+        kind: NoteKind,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        let mut row = key_attributes(store.sync_namespace(), kind.key());
         row.insert(NOTE_ATTRIBUTE.into(), AttributeValue::S(text.to_string()));
         row.insert(
             WRITTEN_AT_ATTRIBUTE.into(),
             AttributeValue::N(millis(SystemTime::now()).to_string()),
         );
-        self.table().put(row).await
+        store.table().put(row).await
     }
+}
 
-    /// Reads the state of the table's syncs (five small reads, in parallel).
-    pub async fn sync_status(&self) -> Result<SyncStatus, StoreError> {
-        let row = |key| self.table().get(key_attributes(self.sync_namespace(), key));
+impl SyncStatus {
+    /// Reads the state of `store`'s syncs (five small reads, in parallel).
+    pub async fn read(store: &DynamoDbStore) -> Result<SyncStatus, StoreError> {
+        let row = |key| {
+            store
+                .table()
+                .get(key_attributes(store.sync_namespace(), key))
+        };
         let (initialized, generation, lease, last_sync, last_failure) = futures::try_join!(
-            self.is_initialized(),
-            self.generation(),
+            store.is_initialized(),
+            store.generation(),
             row(LEASE_KEY),
             row(LAST_SYNC_KEY),
             row(LAST_FAILURE_KEY),
