@@ -83,9 +83,9 @@ test: tools lint build ## Every test: lint, unit and integration tests (DynamoDB
 
 # The runtime-level tests again, on the aarch64 binaries, under Debian's qemu user-mode
 # emulation (qemu-user-static, with the aarch64 C library of libc6-arm64-cross).
-ARM64_RUNTIME_TESTS := -p syncer --test runtime --test metrics --test hostile \
-  -p example-reader --test runtime --test reading \
-  -p ofrep-extension --test lifecycle --test reading --test openfeature --test python
+ARM64_RUNTIME_TESTS := -p launchdarkly-dynamo-syncer --test runtime --test metrics --test hostile \
+  -p launchdarkly-dynamo-example-reader --test runtime --test reading \
+  -p launchdarkly-dynamo-ofrep-extension --test lifecycle --test reading --test openfeature --test python
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 .PHONY: test-arm64 emulator
 test-arm64: tools build-arm64 emulator ## The runtime-level tests on the arm64 binaries, under qemu
@@ -120,7 +120,7 @@ publish-crate: check-crate ## Publish launchdarkly-dynamo-store to crates.io (ne
 SDK_TEST_HARNESS ?= $(CURDIR)/../shared/tools/sdk-test-harness/sdk-test-harness
 .PHONY: contract-tests
 contract-tests: tools ## LaunchDarkly's contract tests for persistent stores, DynamoDB suite (target/contract-tests/junit.xml)
-	@if [ ! -x "$(SDK_TEST_HARNESS)" ]; then 	  echo "contract-tests: skipped: no sdk-test-harness at $(SDK_TEST_HARNESS) (set SDK_TEST_HARNESS=<path>)"; 	  exit 0; 	fi; 	$(CARGO) build --locked -p contract-tests && 	SDK_TEST_HARNESS="$(SDK_TEST_HARNESS)" scripts/with-local-aws.sh 	  scripts/contract-tests.sh target/debug/contract-tests target/contract-tests/junit.xml
+	@if [ ! -x "$(SDK_TEST_HARNESS)" ]; then 	  echo "contract-tests: skipped: no sdk-test-harness at $(SDK_TEST_HARNESS) (set SDK_TEST_HARNESS=<path>)"; 	  exit 0; 	fi; 	$(CARGO) build --locked -p launchdarkly-dynamo-contract-tests && 	SDK_TEST_HARNESS="$(SDK_TEST_HARNESS)" scripts/with-local-aws.sh 	  scripts/contract-tests.sh target/debug/contract-tests target/contract-tests/junit.xml
 
 # The OFREP endpoint against the official OpenAPI document (conformance/ofrep-openapi.yaml):
 # explicit cases per status code, then schemathesis. Reports in target/ofrep-conformance/.
@@ -139,10 +139,10 @@ bench/node_modules/.package-lock.json: bench/package.json bench/package-lock.jso
 BENCH_RUNS ?= 5
 .PHONY: bench
 bench: build bench/node_modules/.package-lock.json ## Measure against LaunchDarkly's official Node.js store; writes bench/RESULTS.md
-	$(CARGO) lambda build --release --x86-64 --locked --bin ld-dynamo-bench
+	$(CARGO) lambda build --release --x86-64 --locked --bin launchdarkly-dynamo-bench
 	# The reader measured is the deployed artifact itself.
 	rm -rf target/bench-reader && python3 -m zipfile -e dist/x86_64/example-reader.zip target/bench-reader && chmod +x target/bench-reader/bootstrap
-	scripts/with-local-aws.sh target/lambda/ld-dynamo-bench/bootstrap target/bench-reader/bootstrap \
+	scripts/with-local-aws.sh target/lambda/launchdarkly-dynamo-bench/bootstrap target/bench-reader/bootstrap \
 	  target/lambda/x86_64/layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep bench/RESULTS.md $(BENCH_RUNS)
 	@cat bench/RESULTS.md
 

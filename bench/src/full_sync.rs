@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
 use futures::StreamExt;
 use launchdarkly_dynamo_store::schema::{estimated_item_size, item_attributes};
 use launchdarkly_dynamo_store::{Compare, DynamoDbStoreBuilder, Kind, Snapshot};
-use ld_dynamo_testkit::dynamodb::{client, create_table};
+use launchdarkly_dynamo_testkit::dynamodb::{client, create_table};
 
 use crate::{data, node_reference, Ratio, Row, Sample};
 

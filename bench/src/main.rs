@@ -2,7 +2,7 @@
 //! (bench/reference.js), on the same DynamoDB Local, the same data, in the same run, and writes
 //! bench/RESULTS.md.
 //!
-//!   ld-dynamo-bench <example-reader binary> <launchdarkly-ofrep extension> <results.md> [runs]
+//!   launchdarkly-dynamo-bench <example-reader binary> <launchdarkly-ofrep extension> <results.md> [runs]
 //!
 //! Needs DynamoDB Local (scripts/with-local-aws.sh) and `node` with bench/node_modules and
 //! examples/node-ofrep/node_modules.
@@ -24,10 +24,10 @@ use launchdarkly_dynamo_store::{
     ApplyOptions, ApplyReport, Compare, DynamoDbStore, DynamoDbStoreBuilder, Snapshot,
 };
 use launchdarkly_dynamo_sync::{Coverage, SyncCoordinator, Turn};
+use launchdarkly_dynamo_testkit::dynamodb::{client, client_with, create_table, RequestCounter};
 use launchdarkly_server_sdk::{
     Client, ConfigBuilder, ContextBuilder, NullEventProcessorBuilder, PersistentDataStoreBuilder,
 };
-use ld_dynamo_testkit::dynamodb::{client, client_with, create_table, RequestCounter};
 use serde_json::Value;
 
 const WARM_EVALUATIONS: usize = 50_000;
@@ -148,7 +148,7 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (reader_binary, extension_binary, results) = match args.as_slice() {
         [_, reader, extension, results, ..] => (reader.clone(), extension.clone(), results.clone()),
-        _ => bail!("usage: ld-dynamo-bench <example-reader binary> <launchdarkly-ofrep extension> <results.md> [runs]"),
+        _ => bail!("usage: launchdarkly-dynamo-bench <example-reader binary> <launchdarkly-ofrep extension> <results.md> [runs]"),
     };
     let runs: usize = args.get(4).map(|r| r.parse()).transpose()?.unwrap_or(5);
     // An experiment knob: BENCH_BATCH_CONCURRENCY overrides the store's default.
@@ -208,7 +208,7 @@ fn main() -> anyhow::Result<()> {
         let (ours, fenced_run, reference) = runtime.block_on(async {
             let counter = RequestCounter::default();
             let dynamo = client_with(
-                &ld_dynamo_testkit::dynamodb::endpoint(),
+                &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
                 Some(counter.clone()),
             );
             let table = create_table(&client(), "bench-ours").await;
@@ -238,7 +238,7 @@ fn main() -> anyhow::Result<()> {
             let fenced_table = create_table(&client(), "bench-fenced").await;
             let fenced_store = DynamoDbStoreBuilder::new(&fenced_table)
                 .client(client_with(
-                    &ld_dynamo_testkit::dynamodb::endpoint(),
+                    &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
                     Some(counter.clone()),
                 ))
                 .batch_write_concurrency(batch_concurrency)
@@ -295,7 +295,7 @@ fn main() -> anyhow::Result<()> {
     eprintln!("bench: reader cold starts");
     let (mut cold, mut rss, mut node_cold, mut node_rss): (Sample, Sample, Sample, Sample) =
         Default::default();
-    let endpoint = ld_dynamo_testkit::dynamodb::endpoint();
+    let endpoint = launchdarkly_dynamo_testkit::dynamodb::endpoint();
     for _ in 0..runs * 2 {
         let mut command = Command::new(&reader_binary);
         command
@@ -586,8 +586,8 @@ fn main() -> anyhow::Result<()> {
 /// Spawns the deployed reader bootstrap against the Runtime API stand-in and measures the time
 /// until its first invocation (an HTTP API request evaluating the segment-rule flag) is answered.
 async fn lambda_cold_start(binary: &str, table: &str, endpoint: &str) -> anyhow::Result<f64> {
-    use ld_dynamo_testkit::events::HttpCall;
-    use ld_dynamo_testkit::lambda::LambdaApi;
+    use launchdarkly_dynamo_testkit::events::HttpCall;
+    use launchdarkly_dynamo_testkit::lambda::LambdaApi;
     let api = LambdaApi::start();
     let started = Instant::now();
     let mut function = api.spawn(

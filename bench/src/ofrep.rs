@@ -7,7 +7,7 @@ use std::process::{Child, Command};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use ld_dynamo_testkit::lambda::{free_port, Happened, LambdaApi};
+use launchdarkly_dynamo_testkit::lambda::{free_port, Happened, LambdaApi};
 use serde_json::{json, Value};
 
 use crate::data;

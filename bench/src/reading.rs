@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use launchdarkly_dynamo_store::{DynamoDbStore, DynamoDbStoreBuilder, Kind, Snapshot};
+use launchdarkly_dynamo_testkit::dynamodb::{client, create_table};
+use launchdarkly_dynamo_testkit::lambda::free_port;
+use launchdarkly_dynamo_testkit::proxy::{DynamoProxy, Outage};
 use launchdarkly_server_sdk::SerializedItem;
-use ld_dynamo_testkit::dynamodb::{client, create_table};
-use ld_dynamo_testkit::lambda::free_port;
-use ld_dynamo_testkit::proxy::{DynamoProxy, Outage};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -310,7 +310,7 @@ pub fn node_sample(
 
 /// The proxy in front of DynamoDB Local, for outages and request counts.
 pub fn proxy() -> DynamoProxy {
-    DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint())
+    DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint())
 }
 
 use crate::{Ratio, Row, Sample};
@@ -334,7 +334,7 @@ pub fn rows(
     reader_binary: &str,
     extension_binary: &str,
 ) -> anyhow::Result<Vec<Row>> {
-    let endpoint = ld_dynamo_testkit::dynamodb::endpoint();
+    let endpoint = launchdarkly_dynamo_testkit::dynamodb::endpoint();
     let mut rows = Vec::new();
 
     eprintln!("bench: change synced → answered");

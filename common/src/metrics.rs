@@ -30,7 +30,7 @@ impl Unit {
 /// One EMF record: dimension values, the dimension sets to aggregate by, and metric values.
 ///
 /// ```
-/// use ld_dynamo_common::metrics::{Record, Unit};
+/// use launchdarkly_dynamo_common::metrics::{Record, Unit};
 ///
 /// let line = Record::new()
 ///     .dimension("Table", "launchdarkly-staging")

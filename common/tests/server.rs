@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use ld_dynamo_common::server::{serve, ServerLimits};
+use launchdarkly_dynamo_common::server::{serve, ServerLimits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;

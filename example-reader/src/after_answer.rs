@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
-use ld_dynamo_reader::events::EventDelivery;
-use ld_dynamo_reader::Reader;
+use launchdarkly_dynamo_reader::events::EventDelivery;
+use launchdarkly_dynamo_reader::Reader;
 use tokio::sync::watch;
 
 /// Lambda allows 500 ms between SIGTERM and SIGKILL when only internal extensions are
@@ -89,7 +89,7 @@ impl AfterAnswer {
         let mut answered = self.answered.clone();
         // A handler that never answers ends the invocation with a timeout anyway.
         let _ = answered.wait_for(|done| *done >= n).await;
-        let left = || ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
+        let left = || launchdarkly_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
         self.delivery.after_answer(&self.reader, left()).await;
         self.reader.await_check(left()).await;
         Ok(())

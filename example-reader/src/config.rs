@@ -1,7 +1,7 @@
 //! The reader's command line; its settings are the read engine's ([`ReaderSettings`]).
 
 use clap::{Parser, Subcommand};
-use ld_dynamo_reader::ReaderSettings;
+use launchdarkly_dynamo_reader::ReaderSettings;
 
 /// Evaluates LaunchDarkly feature flags from the DynamoDB table the syncer fills, with the Rust
 /// SDK in daemon mode: no connection to LaunchDarkly is needed to evaluate.

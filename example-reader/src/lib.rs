@@ -1,5 +1,5 @@
 //! An example Lambda that evaluates LaunchDarkly flags only from DynamoDB: a thin binary over
-//! the read engine (`ld-dynamo-reader`) and its OFREP routes (`ld-dynamo-ofrep`).
+//! the read engine (`launchdarkly-dynamo-reader`) and its OFREP routes (`launchdarkly-dynamo-ofrep`).
 
 pub mod after_answer;
 pub mod config;

@@ -6,9 +6,9 @@ use std::time::Duration;
 use clap::Parser;
 use example_reader::routes::{all_flags_body, flag_body};
 use example_reader::{after_answer, app, lambda_app, Cli, Command};
-use ld_dynamo_common::server::ServerLimits;
-use ld_dynamo_reader::startup::{start_reader, StartError};
-use ld_dynamo_reader::{parse_context, Reader, ReaderConfig};
+use launchdarkly_dynamo_common::server::ServerLimits;
+use launchdarkly_dynamo_reader::startup::{start_reader, StartError};
+use launchdarkly_dynamo_reader::{parse_context, Reader, ReaderConfig};
 use tower::ServiceExt;
 
 /// Longest a request waits for a due check of the table before it is answered from memory.
@@ -19,8 +19,8 @@ const FIRST_LOAD_WAIT: Duration = Duration::from_secs(1);
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let in_lambda = ld_dynamo_common::in_lambda();
-    ld_dynamo_common::init_tracing(in_lambda);
+    let in_lambda = launchdarkly_dynamo_common::in_lambda();
+    launchdarkly_dynamo_common::init_tracing(in_lambda);
     let cli = Cli::parse();
     let config = match cli.settings.validate() {
         Ok(config) => ReaderConfig {
@@ -29,8 +29,11 @@ async fn main() -> ExitCode {
         },
         Err(err) => {
             tracing::error!("invalid configuration: {err}");
-            ld_dynamo_common::report_init_error("Runtime.InvalidConfiguration", &err.to_string())
-                .await;
+            launchdarkly_dynamo_common::report_init_error(
+                "Runtime.InvalidConfiguration",
+                &err.to_string(),
+            )
+            .await;
             return ExitCode::from(2);
         }
     };
@@ -50,7 +53,8 @@ async fn main() -> ExitCode {
         Ok(reader) => Arc::new(reader),
         Err(err) => {
             tracing::error!("could not start the reader: {err}");
-            ld_dynamo_common::report_init_error("Runtime.InitError", &err.to_string()).await;
+            launchdarkly_dynamo_common::report_init_error("Runtime.InitError", &err.to_string())
+                .await;
             return match err {
                 StartError::Configuration(_) => ExitCode::from(2),
                 StartError::Client(_) => ExitCode::FAILURE,
@@ -125,7 +129,8 @@ async fn serve_locally(reader: Arc<Reader>, port: u16) -> anyhow::Result<()> {
         "serving the reader's API on http://{}",
         listener.local_addr()?
     );
-    ld_dynamo_common::server::serve(listener, app(reader), ServerLimits::default()).await?;
+    launchdarkly_dynamo_common::server::serve(listener, app(reader), ServerLimits::default())
+        .await?;
     Ok(())
 }
 
@@ -156,13 +161,13 @@ async fn eval(
     reader.close();
     match answer {
         Ok(result) => {
-            ld_dynamo_common::print_line(&result.to_string());
+            launchdarkly_dynamo_common::print_line(&result.to_string());
             ExitCode::SUCCESS
         }
         Err(unavailable) => {
             // The operator's own command keeps the whole detail.
             tracing::error!("{}", unavailable.detail());
-            ld_dynamo_common::print_line(
+            launchdarkly_dynamo_common::print_line(
                 &serde_json::json!({"status": "unavailable", "kind": unavailable.kind(), "error": unavailable.detail()})
                     .to_string(),
             );

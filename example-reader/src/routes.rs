@@ -5,8 +5,8 @@
 //!   LaunchDarkly's reason; an unknown flag in a readable table is a `null` value with the
 //!   `FLAG_NOT_FOUND` reason.
 //! - `GET /flags`: every flag's value.
-//! - OFREP's `POST /ofrep/v1/evaluate/flags[/{key}]` ([`ld_dynamo_ofrep`]).
-//! - `GET /health` ([`ld_dynamo_reader::routes`]).
+//! - OFREP's `POST /ofrep/v1/evaluate/flags[/{key}]` ([`launchdarkly_dynamo_ofrep`]).
+//! - `GET /health` ([`launchdarkly_dynamo_reader::routes`]).
 //!
 //! A store that cannot answer is `503` with its category and what to check, never a missing
 //! flag; data served while DynamoDB cannot be read says `"stale": true` and its age.
@@ -21,7 +21,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
-use ld_dynamo_reader::{parse_context, Evaluation, Reader, Unavailable};
+use launchdarkly_dynamo_reader::{parse_context, Evaluation, Reader, Unavailable};
 use serde_json::{json, Map, Value};
 use tower::util::MapRequest;
 use tower::ServiceExt;
@@ -32,8 +32,8 @@ pub fn app(reader: Arc<Reader>) -> Router {
         .route("/flags", get(all_flags))
         .route("/flags/{key}", get(one_flag))
         .with_state(reader.clone())
-        .merge(ld_dynamo_ofrep::router(reader.clone()))
-        .merge(ld_dynamo_reader::routes::health_router(reader))
+        .merge(launchdarkly_dynamo_ofrep::router(reader.clone()))
+        .merge(launchdarkly_dynamo_reader::routes::health_router(reader))
         .fallback(not_found)
 }
 
@@ -109,7 +109,7 @@ async fn all_flags(State(reader): State<Arc<Reader>>, Query(query): Params) -> R
 
 fn context_of(
     query: &HashMap<String, String>,
-) -> Result<launchdarkly_server_sdk::Context, ld_dynamo_reader::BadContext> {
+) -> Result<launchdarkly_server_sdk::Context, launchdarkly_dynamo_reader::BadContext> {
     let parameter = |name: &str| query.get(name).map(String::as_str);
     parse_context(parameter("context"), parameter("key"), parameter("kind"))
 }

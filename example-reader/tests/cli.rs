@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn eval_prints_one_evaluation_or_all() {
-    let dynamo = ld_dynamo_testkit::dynamodb::client();
-    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-cli").await;
+    let dynamo = launchdarkly_dynamo_testkit::dynamodb::client();
+    let table = launchdarkly_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-cli").await;
     let flag = json!({"key": "kill-switch", "version": 2, "on": false, "targets": [], "prerequisites": [], "rules": [],
         "fallthrough": {"variation": 0}, "offVariation": 1, "variations": [true, false], "salt": "k"});
     let mut snapshot = Snapshot::default();
@@ -37,7 +37,7 @@ async fn eval_prints_one_evaluation_or_all() {
             .env("LAUNCHDARKLY_DYNAMODB_PREFIX", "demo")
             .env(
                 "AWS_ENDPOINT_URL_DYNAMODB",
-                ld_dynamo_testkit::dynamodb::endpoint(),
+                launchdarkly_dynamo_testkit::dynamodb::endpoint(),
             )
             .args(args)
             .output()
@@ -70,15 +70,16 @@ fn reader_cli(table: &str) -> Command {
         .env("LAUNCHDARKLY_DYNAMODB_TABLE", table)
         .env(
             "AWS_ENDPOINT_URL_DYNAMODB",
-            ld_dynamo_testkit::dynamodb::endpoint(),
+            launchdarkly_dynamo_testkit::dynamodb::endpoint(),
         );
     command
 }
 
 #[tokio::test]
 async fn eval_on_a_store_that_cannot_answer_exits_non_zero_with_one_line() {
-    let dynamo = ld_dynamo_testkit::dynamodb::client();
-    let never_synced = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-cli-empty").await;
+    let dynamo = launchdarkly_dynamo_testkit::dynamodb::client();
+    let never_synced =
+        launchdarkly_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-cli-empty").await;
     for (table, words) in [
         (never_synced.as_str(), "never synced"),
         ("no-such-table", "ResourceNotFoundException"),
@@ -101,8 +102,9 @@ async fn eval_on_a_store_that_cannot_answer_exits_non_zero_with_one_line() {
 
 #[tokio::test]
 async fn eval_sends_events_only_when_asked() {
-    let dynamo = ld_dynamo_testkit::dynamodb::client();
-    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-cli-events").await;
+    let dynamo = launchdarkly_dynamo_testkit::dynamodb::client();
+    let table =
+        launchdarkly_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-cli-events").await;
     DynamoDbStoreBuilder::new(&table)
         .client(dynamo)
         .build()
@@ -111,7 +113,7 @@ async fn eval_sends_events_only_when_asked() {
         .apply_snapshot(&Snapshot::default())
         .await
         .unwrap();
-    let sink = ld_dynamo_testkit::events_sink::EventsSink::start();
+    let sink = launchdarkly_dynamo_testkit::events_sink::EventsSink::start();
     let eval = |key: &str, send: bool| {
         let mut command = reader_cli(&table);
         command

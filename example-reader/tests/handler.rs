@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use example_reader::lambda_app;
+use launchdarkly_dynamo_common::settings::TableArgs;
+use launchdarkly_dynamo_reader::{Reader, ReaderSettings as Settings};
 use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Snapshot};
+use launchdarkly_dynamo_testkit::events::{call, request, HttpCall};
 use launchdarkly_server_sdk::SerializedItem;
-use ld_dynamo_common::settings::TableArgs;
-use ld_dynamo_reader::{Reader, ReaderSettings as Settings};
-use ld_dynamo_testkit::events::{call, request, HttpCall};
 use serde_json::{json, Value};
 
 fn item(value: Value) -> SerializedItem {
@@ -52,8 +52,8 @@ fn settings(table: &str, prefix: Option<&str>) -> Settings {
 
 /// A table synced with [`snapshot`], and a reader over it.
 async fn reader() -> Arc<Reader> {
-    let dynamo = ld_dynamo_testkit::dynamodb::client();
-    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader").await;
+    let dynamo = launchdarkly_dynamo_testkit::dynamodb::client();
+    let table = launchdarkly_dynamo_testkit::dynamodb::create_table(&dynamo, "reader").await;
     let store = DynamoDbStoreBuilder::new(&table)
         .client(dynamo.clone())
         .build()
@@ -177,8 +177,9 @@ async fn bad_requests_get_clear_errors() {
 /// all flags, instead of `FLAG_NOT_FOUND` or an empty set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_cannot_answer_is_503_never_a_missing_flag() {
-    let dynamo = ld_dynamo_testkit::dynamodb::client();
-    let synced = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-prefixed").await;
+    let dynamo = launchdarkly_dynamo_testkit::dynamodb::client();
+    let synced =
+        launchdarkly_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-prefixed").await;
     DynamoDbStoreBuilder::new(&synced)
         .prefix("staging")
         .client(dynamo.clone())
@@ -188,8 +189,9 @@ async fn a_store_that_cannot_answer_is_503_never_a_missing_flag() {
         .apply_snapshot(&snapshot())
         .await
         .unwrap();
-    let never_synced = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-empty").await;
-    let wrong_keys = ld_dynamo_testkit::dynamodb::create_table_with_keys(
+    let never_synced =
+        launchdarkly_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-empty").await;
+    let wrong_keys = launchdarkly_dynamo_testkit::dynamodb::create_table_with_keys(
         &dynamo,
         "reader-wrong-keys",
         "pk",
@@ -210,7 +212,7 @@ async fn a_store_that_cannot_answer_is_503_never_a_missing_flag() {
         (
             "unreachable DynamoDB",
             settings(&synced, Some("staging")),
-            ld_dynamo_testkit::dynamodb::client_for(&closed),
+            launchdarkly_dynamo_testkit::dynamodb::client_for(&closed),
             "UNREACHABLE",
         ),
         (
@@ -259,11 +261,11 @@ async fn a_store_that_cannot_answer_is_503_never_a_missing_flag() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_synced_after_cold_start_is_served_at_the_next_check() {
-    let dynamo = ld_dynamo_testkit::dynamodb::client();
-    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-late").await;
+    let dynamo = launchdarkly_dynamo_testkit::dynamodb::client();
+    let table = launchdarkly_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-late").await;
     let mut late = settings(&table, None);
     late.freshness_ms = 100;
-    let config = ld_dynamo_reader::ReaderConfig {
+    let config = launchdarkly_dynamo_reader::ReaderConfig {
         request_wait: Duration::from_secs(2),
         ..late.validate().unwrap()
     };
@@ -288,9 +290,9 @@ async fn a_table_synced_after_cold_start_is_served_at_the_next_check() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analytics_events_are_delivered_when_flushed_with_a_key() {
-    let sink = ld_dynamo_testkit::events_sink::EventsSink::start();
-    let dynamo = ld_dynamo_testkit::dynamodb::client();
-    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-events").await;
+    let sink = launchdarkly_dynamo_testkit::events_sink::EventsSink::start();
+    let dynamo = launchdarkly_dynamo_testkit::dynamodb::client();
+    let table = launchdarkly_dynamo_testkit::dynamodb::create_table(&dynamo, "reader-events").await;
     let config = Settings {
         events_uri: sink.base_uri().to_string(),
         events_flush_timeout_ms: 5000,

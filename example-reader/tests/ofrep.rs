@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use example_reader::lambda_app;
+use launchdarkly_dynamo_common::settings::TableArgs;
+use launchdarkly_dynamo_reader::{Reader, ReaderSettings as Settings};
 use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Snapshot};
+use launchdarkly_dynamo_testkit::events::{call, request, HttpCall};
 use launchdarkly_server_sdk::SerializedItem;
-use ld_dynamo_common::settings::TableArgs;
-use ld_dynamo_reader::{Reader, ReaderSettings as Settings};
-use ld_dynamo_testkit::events::{call, request, HttpCall};
 use serde_json::{json, Value};
 
 fn item(value: Value) -> SerializedItem {
@@ -89,8 +89,8 @@ async fn reader_on(table: &str, dynamo: aws_sdk_dynamodb::Client) -> Arc<Reader>
 }
 
 async fn reader() -> Arc<Reader> {
-    let dynamo = ld_dynamo_testkit::dynamodb::client();
-    let table = ld_dynamo_testkit::dynamodb::create_table(&dynamo, "ofrep").await;
+    let dynamo = launchdarkly_dynamo_testkit::dynamodb::client();
+    let table = launchdarkly_dynamo_testkit::dynamodb::create_table(&dynamo, "ofrep").await;
     DynamoDbStoreBuilder::new(&table)
         .client(dynamo.clone())
         .build()
@@ -294,7 +294,7 @@ async fn errors_use_the_spec_status_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_cannot_answer_is_500_general_never_flag_not_found() {
-    let dynamo = ld_dynamo_testkit::dynamodb::client();
+    let dynamo = launchdarkly_dynamo_testkit::dynamodb::client();
     let reader = reader_on("ofrep-no-such-table", dynamo).await;
     for path in [
         "/ofrep/v1/evaluate/flags/banner",

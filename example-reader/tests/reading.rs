@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use ld_dynamo_fixtures::banner;
-use ld_dynamo_testkit::events::HttpCall;
-use ld_dynamo_testkit::lambda::{function_binary, Happened, LambdaApi};
-use ld_dynamo_testkit::proxy::{DynamoProxy, Outage};
+use launchdarkly_dynamo_fixtures::banner;
+use launchdarkly_dynamo_testkit::events::HttpCall;
+use launchdarkly_dynamo_testkit::lambda::{function_binary, Happened, LambdaApi};
+use launchdarkly_dynamo_testkit::proxy::{DynamoProxy, Outage};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -75,10 +75,11 @@ async fn until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_synced_change_is_answered_by_a_warm_reader_at_its_next_requests() {
-    let table = ld_dynamo_fixtures::fenced_table("reader-fresh", &[banner(1, "hello")]).await;
-    let running = start(&table, &ld_dynamo_testkit::dynamodb::endpoint()).await;
+    let table =
+        launchdarkly_dynamo_fixtures::fenced_table("reader-fresh", &[banner(1, "hello")]).await;
+    let running = start(&table, &launchdarkly_dynamo_testkit::dynamodb::endpoint()).await;
     assert_eq!(flag(&running, "banner").await.1["value"], "hello");
-    ld_dynamo_fixtures::fenced_sync(&table, &[banner(2, "bye")]).await;
+    launchdarkly_dynamo_fixtures::fenced_sync(&table, &[banner(2, "bye")]).await;
     // Default freshness (1 s), not the 30 s of a cache TTL (how fast exactly: `make bench`).
     until("the change", Duration::from_secs(5), async || {
         flag(&running, "banner").await.1["value"] == "bye"
@@ -94,8 +95,9 @@ async fn a_synced_change_is_answered_by_a_warm_reader_at_its_next_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_500s_a_stall_and_refused_connections_answers_stay_values_marked_stale() {
-    let table = ld_dynamo_fixtures::fenced_table("reader-outage", &[banner(1, "hello")]).await;
-    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
+    let table =
+        launchdarkly_dynamo_fixtures::fenced_table("reader-outage", &[banner(1, "hello")]).await;
+    let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
     let running = start(&table, proxy.endpoint()).await;
     assert_eq!(flag(&running, "banner").await.1["value"], "hello");
     for outage in [Outage::InternalServerError, Outage::Stall, Outage::Refuse] {
@@ -152,8 +154,10 @@ async fn through_500s_a_stall_and_refused_connections_answers_stay_values_marked
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_start_while_dynamodb_stalls_answers_the_store_error_never_a_missing_flag() {
-    let table = ld_dynamo_fixtures::fenced_table("reader-cold-stall", &[banner(1, "hello")]).await;
-    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
+    let table =
+        launchdarkly_dynamo_fixtures::fenced_table("reader-cold-stall", &[banner(1, "hello")])
+            .await;
+    let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
     proxy.set_outage(Outage::Stall);
     let started = Instant::now();
     let running = start(&table, proxy.endpoint()).await;
@@ -191,8 +195,9 @@ async fn a_cold_start_while_dynamodb_stalls_answers_the_store_error_never_a_miss
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_a_request_started_ends_before_the_environment_may_freeze() {
-    let table = ld_dynamo_fixtures::fenced_table("reader-settle", &[banner(1, "hello")]).await;
-    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
+    let table =
+        launchdarkly_dynamo_fixtures::fenced_table("reader-settle", &[banner(1, "hello")]).await;
+    let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
     let running = start(&table, proxy.endpoint()).await;
     assert_eq!(flag(&running, "banner").await.1["value"], "hello");
     // The next request's check stalls: the request is answered from memory after its short

@@ -3,9 +3,11 @@
 //! the response path) and at SIGTERM, a missing table answered 503. (Freshness and outages:
 //! `reading.rs`.)
 
-use ld_dynamo_testkit::events::HttpCall;
-use ld_dynamo_testkit::events_sink::EventsSink;
-use ld_dynamo_testkit::lambda::{function_binary, sigterm, wait_exit, Happened, LambdaApi};
+use launchdarkly_dynamo_testkit::events::HttpCall;
+use launchdarkly_dynamo_testkit::events_sink::EventsSink;
+use launchdarkly_dynamo_testkit::lambda::{
+    function_binary, sigterm, wait_exit, Happened, LambdaApi,
+};
 use serde_json::{json, Value};
 
 fn binary() -> String {
@@ -13,9 +15,9 @@ fn binary() -> String {
 }
 
 async fn synced_table() -> String {
-    let mut flag = ld_dynamo_fixtures::banner(1, "hello");
+    let mut flag = launchdarkly_dynamo_fixtures::banner(1, "hello");
     flag["trackEvents"] = json!(true);
-    ld_dynamo_fixtures::synced_table("reader-runtime", &[flag], &[]).await
+    launchdarkly_dynamo_fixtures::synced_table("reader-runtime", &[flag], &[]).await
 }
 
 fn body(response: &Value) -> Value {
@@ -30,7 +32,7 @@ fn body(response: &Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_table_is_503_through_the_runtime() {
     let api = LambdaApi::start();
-    let endpoint = ld_dynamo_testkit::dynamodb::endpoint();
+    let endpoint = launchdarkly_dynamo_testkit::dynamodb::endpoint();
     let mut function = api.spawn(
         &binary(),
         &[
@@ -62,7 +64,7 @@ async fn a_missing_table_is_503_through_the_runtime() {
 async fn one_process_answers_several_requests_then_stops_on_sigterm() {
     let table = synced_table().await;
     let api = LambdaApi::start();
-    let endpoint = ld_dynamo_testkit::dynamodb::endpoint();
+    let endpoint = launchdarkly_dynamo_testkit::dynamodb::endpoint();
     let mut function = api.spawn(
         &binary(),
         &[
@@ -129,7 +131,7 @@ async fn events_are_sent_after_responses_never_before() {
     // Deliveries are held: a response that waited for them would never come.
     sink.hold();
     let api = LambdaApi::start();
-    let endpoint = ld_dynamo_testkit::dynamodb::endpoint();
+    let endpoint = launchdarkly_dynamo_testkit::dynamodb::endpoint();
     let mut function = api.spawn(&binary(), &with_events(&table, &sink, &endpoint, "1"));
     let first = HttpCall::get("/flags/banner", &[("key", "alice")]).http_v2("/flags/{key}");
     let response = api.invoke(first).await.response();
@@ -175,7 +177,7 @@ async fn events_not_yet_sent_are_delivered_at_sigterm() {
     let table = synced_table().await;
     let sink = EventsSink::start();
     let api = LambdaApi::start();
-    let endpoint = ld_dynamo_testkit::dynamodb::endpoint();
+    let endpoint = launchdarkly_dynamo_testkit::dynamodb::endpoint();
     let mut function = api.spawn(&binary(), &with_events(&table, &sink, &endpoint, "3600"));
     let call = HttpCall::get("/flags/banner", &[("key", "carol")]).http_v2("/flags/{key}");
     api.invoke(call).await.response();
@@ -209,7 +211,7 @@ fn emf_records(stdout: &str) -> Vec<Value> {
 async fn each_invocation_that_evaluates_emits_one_metric_record() {
     let table = synced_table().await;
     let api = LambdaApi::start();
-    let endpoint = ld_dynamo_testkit::dynamodb::endpoint();
+    let endpoint = launchdarkly_dynamo_testkit::dynamodb::endpoint();
     let mut function = api.spawn_with_stdout(
         &binary(),
         &[
@@ -262,11 +264,11 @@ async fn each_invocation_that_evaluates_emits_one_metric_record() {
 async fn a_rotated_sdk_key_takes_over_the_events_without_a_restart() {
     let table = synced_table().await;
     let sink = EventsSink::start();
-    let ssm = ld_dynamo_testkit::ssm::client();
+    let ssm = launchdarkly_dynamo_testkit::ssm::client();
     let parameter = format!("/tests/{table}/sdkkey");
-    ld_dynamo_testkit::ssm::put_secure(&ssm, &parameter, "sdk-before-rotation").await;
+    launchdarkly_dynamo_testkit::ssm::put_secure(&ssm, &parameter, "sdk-before-rotation").await;
     let api = LambdaApi::start();
-    let endpoint = ld_dynamo_testkit::dynamodb::endpoint();
+    let endpoint = launchdarkly_dynamo_testkit::dynamodb::endpoint();
     let env = [
         ("LAUNCHDARKLY_DYNAMODB_TABLE", table.as_str()),
         ("LAUNCHDARKLY_SDK_KEY_PARAM", parameter.as_str()),
@@ -282,7 +284,7 @@ async fn a_rotated_sdk_key_takes_over_the_events_without_a_restart() {
     api.invoke(call("before-2")).await.response();
     eventually("an event with the first key", || sink.mentions("before-1")).await;
 
-    ld_dynamo_testkit::ssm::put_secure(&ssm, &parameter, "sdk-after-rotation").await;
+    launchdarkly_dynamo_testkit::ssm::put_secure(&ssm, &parameter, "sdk-after-rotation").await;
     let rotated = |sink: &EventsSink| {
         sink.received()
             .iter()

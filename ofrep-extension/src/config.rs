@@ -3,7 +3,7 @@
 //! In Lambda, an extension sees the function's environment variables.
 
 use clap::Parser;
-use ld_dynamo_reader::ReaderSettings;
+use launchdarkly_dynamo_reader::ReaderSettings;
 
 /// The extension's name: Lambda runs `/opt/extensions/launchdarkly-ofrep` and the name it
 /// registers under must be that file's name.

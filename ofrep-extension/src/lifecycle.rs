@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lambda_extension::{tower::Service, InvokeEvent, LambdaEvent, NextEvent, ShutdownEvent};
-use ld_dynamo_reader::events::EventDelivery;
-use ld_dynamo_reader::Reader;
+use launchdarkly_dynamo_reader::events::EventDelivery;
+use launchdarkly_dynamo_reader::Reader;
 use tokio::sync::Notify;
 
 use crate::telemetry::RuntimeDone;
@@ -68,14 +68,14 @@ impl Lifecycle {
         // In parallel with the function's start: by its first evaluation the data is current.
         reader.check();
         if reader.sends_events() {
-            let left = ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
+            let left = launchdarkly_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
             self.runtime_done.wait(&invoke.request_id, left).await;
-            let left = ld_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
+            let left = launchdarkly_dynamo_common::time_left(invoke.deadline_ms, DEADLINE_MARGIN);
             self.delivery.after_answer(reader, left).await;
         }
         // Never let Lambda freeze a check half-way (a few milliseconds, beside the function).
         reader
-            .await_check(ld_dynamo_common::time_left(
+            .await_check(launchdarkly_dynamo_common::time_left(
                 invoke.deadline_ms,
                 DEADLINE_MARGIN,
             ))
@@ -90,7 +90,7 @@ impl Lifecycle {
         let Some(reader) = self.reader.get() else {
             return;
         };
-        let left = ld_dynamo_common::time_left(shutdown.deadline_ms, DEADLINE_MARGIN);
+        let left = launchdarkly_dynamo_common::time_left(shutdown.deadline_ms, DEADLINE_MARGIN);
         self.delivery
             .at_shutdown(reader, left, &shutdown.shutdown_reason)
             .await;

@@ -8,9 +8,9 @@ use clap::Parser;
 use lambda_extension::{
     service_fn, Extension, LambdaTelemetry, LogBuffering, RegisteredExtension, SharedService,
 };
-use ld_dynamo_common::server::ServerLimits;
-use ld_dynamo_reader::startup::start_reader;
-use ld_dynamo_reader::{Reader, ReaderConfig as Config};
+use launchdarkly_dynamo_common::server::ServerLimits;
+use launchdarkly_dynamo_reader::startup::start_reader;
+use launchdarkly_dynamo_reader::{Reader, ReaderConfig as Config};
 use ofrep_extension::config::EXTENSION_NAME;
 use ofrep_extension::lifecycle::Processor;
 use ofrep_extension::{Cli, Lifecycle, RuntimeDone};
@@ -18,8 +18,8 @@ use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let in_lambda = ld_dynamo_common::in_lambda();
-    ld_dynamo_common::init_tracing(in_lambda);
+    let in_lambda = launchdarkly_dynamo_common::in_lambda();
+    launchdarkly_dynamo_common::init_tracing(in_lambda);
     let cli = Cli::parse();
     let config = cli.settings.validate().map_err(|err| NotReady {
         error_type: "Extension.InvalidConfiguration",
@@ -93,7 +93,7 @@ async fn run_in_lambda(config: Result<Config, NotReady>, cli: &Cli) -> ExitCode 
         Ok(ready) => ready,
         Err(failure) => {
             tracing::error!("{}", failure.message);
-            ld_dynamo_common::report_extension_init_error(
+            launchdarkly_dynamo_common::report_extension_init_error(
                 &extension.extension_id,
                 failure.error_type,
                 &failure.message,
@@ -138,7 +138,8 @@ const FIRST_LOAD_WAIT: Duration = Duration::from_millis(1000);
 
 /// OFREP and the health route: all the extension serves.
 fn routes(reader: Arc<Reader>) -> Router {
-    ld_dynamo_ofrep::router(reader.clone()).merge(ld_dynamo_reader::routes::health_router(reader))
+    launchdarkly_dynamo_ofrep::router(reader.clone())
+        .merge(launchdarkly_dynamo_reader::routes::health_router(reader))
 }
 
 /// Serves OFREP on every listener; returns only if they all stop.
@@ -148,7 +149,8 @@ async fn serve_all(reader: Arc<Reader>, listeners: Vec<TcpListener>) {
         let app = app.clone();
         tokio::spawn(async move {
             if let Err(err) =
-                ld_dynamo_common::server::serve(listener, app, ServerLimits::default()).await
+                launchdarkly_dynamo_common::server::serve(listener, app, ServerLimits::default())
+                    .await
             {
                 tracing::error!("the OFREP server stopped: {err}");
             }

@@ -3,8 +3,10 @@
 //! invocation, analytics events go out after the function answered and at `SHUTDOWN`, none
 //! without an SDK key, and a configuration error fails the init with its message.
 
-use ld_dynamo_testkit::events_sink::EventsSink;
-use ld_dynamo_testkit::lambda::{free_port, layer_extension, wait_exit, Happened, LambdaApi};
+use launchdarkly_dynamo_testkit::events_sink::EventsSink;
+use launchdarkly_dynamo_testkit::lambda::{
+    free_port, layer_extension, wait_exit, Happened, LambdaApi,
+};
 use serde_json::{json, Value};
 
 const NAME: &str = "launchdarkly-ofrep";
@@ -16,7 +18,7 @@ fn binary() -> String {
 async fn synced_table() -> String {
     let flag = json!({"key": "banner", "version": 1, "on": true, "targets": [], "prerequisites": [], "rules": [],
         "fallthrough": {"variation": 0}, "offVariation": 0, "variations": ["hello"], "salt": "s", "trackEvents": true});
-    ld_dynamo_fixtures::synced_table("ofrep-ext", &[flag], &[]).await
+    launchdarkly_dynamo_fixtures::synced_table("ofrep-ext", &[flag], &[]).await
 }
 
 struct Running {
@@ -29,7 +31,7 @@ fn start(env: &[(&str, &str)]) -> Running {
     let api = LambdaApi::start();
     let port = free_port();
     let telemetry_port = free_port();
-    let endpoint = ld_dynamo_testkit::dynamodb::endpoint();
+    let endpoint = launchdarkly_dynamo_testkit::dynamodb::endpoint();
     let (port_text, telemetry_text) = (port.to_string(), telemetry_port.to_string());
     let mut all = vec![
         ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.as_str()),

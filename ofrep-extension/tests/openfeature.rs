@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use ld_dynamo_testkit::lambda::{free_port, layer_extension, Happened, LambdaApi};
+use launchdarkly_dynamo_testkit::lambda::{free_port, layer_extension, Happened, LambdaApi};
 use serde_json::{json, Value};
 
 const NAME: &str = "launchdarkly-ofrep";
@@ -59,7 +59,7 @@ async fn synced_table() -> String {
             {"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}}}),
         ),
     ];
-    ld_dynamo_fixtures::synced_table("ofrep-js", &flags, &[beta]).await
+    launchdarkly_dynamo_fixtures::synced_table("ofrep-js", &flags, &[beta]).await
 }
 
 /// The extension running beside the stand-in, ready; returns its OFREP base URL.
@@ -109,8 +109,12 @@ fn request(flag: &str, kind: &str, default: Value, context: Value) -> Value {
 async fn openfeature_js_evaluates_every_kind_of_flag_through_the_extension() {
     let table = synced_table().await;
     let api = LambdaApi::start();
-    let (mut child, base_url) =
-        extension(&api, &table, &ld_dynamo_testkit::dynamodb::endpoint()).await;
+    let (mut child, base_url) = extension(
+        &api,
+        &table,
+        &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
+    )
+    .await;
     let beta = json!({"targetingKey": "beta-user"});
     let other = json!({"targetingKey": "someone", "kind": "user", "plan": "free"});
     let results = node_evaluates(
@@ -201,8 +205,12 @@ async fn a_down_store_is_an_error_never_a_silent_default() {
 async fn the_example_lambda_handler_answers_an_http_api_request() {
     let table = synced_table().await;
     let api = LambdaApi::start();
-    let (mut child, base_url) =
-        extension(&api, &table, &ld_dynamo_testkit::dynamodb::endpoint()).await;
+    let (mut child, base_url) = extension(
+        &api,
+        &table,
+        &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
+    )
+    .await;
     let event = json!({"version": "2.0", "routeKey": "GET /node/flags/{key}", "rawPath": "/node/flags/new-checkout",
         "pathParameters": {"key": "new-checkout"},
         "queryStringParameters": {"type": "boolean", "targetingKey": "beta-user"}});

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use ld_dynamo_testkit::lambda::{free_port, layer_extension, Happened, LambdaApi};
+use launchdarkly_dynamo_testkit::lambda::{free_port, layer_extension, Happened, LambdaApi};
 use serde_json::{json, Value};
 
 const NAME: &str = "launchdarkly-ofrep";
@@ -137,10 +137,16 @@ async fn extension(api: &LambdaApi, table: &str, dynamodb: &str, port: u16) -> s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_openfeature_evaluates_every_shape_of_launchdarkly_data() {
-    let table = ld_dynamo_fixtures::synced_table("ofrep-py", &flags(), &[]).await;
+    let table = launchdarkly_dynamo_fixtures::synced_table("ofrep-py", &flags(), &[]).await;
     let api = LambdaApi::start();
     let port = free_port();
-    let mut child = extension(&api, &table, &ld_dynamo_testkit::dynamodb::endpoint(), port).await;
+    let mut child = extension(
+        &api,
+        &table,
+        &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
+        port,
+    )
+    .await;
     let user = json!({"targetingKey": "user-1"});
     let multi = json!({"targetingKey": "user-1", "kind": "multi",
         "user": {"targetingKey": "user-1"}, "org": {"targetingKey": "acme", "plan": "pro"}});
@@ -266,10 +272,16 @@ async fn the_readme_python_snippet_runs_as_written() {
         + "```python\n".len();
     let snippet = &readme[start..start + readme[start..].find("```").unwrap()];
     assert!(snippet.contains("OFREP_ENDPOINT"), "{snippet}");
-    let table = ld_dynamo_fixtures::synced_table("ofrep-py-readme", &flags(), &[]).await;
+    let table = launchdarkly_dynamo_fixtures::synced_table("ofrep-py-readme", &flags(), &[]).await;
     let api = LambdaApi::start();
     let port = free_port();
-    let mut child = extension(&api, &table, &ld_dynamo_testkit::dynamodb::endpoint(), port).await;
+    let mut child = extension(
+        &api,
+        &table,
+        &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
+        port,
+    )
+    .await;
     // The snippet as written; the endpoint through OpenFeature's variable (8016 may be taken).
     let program = format!("{snippet}\nprint(repr(enabled))\n");
     let output = Command::new(python())

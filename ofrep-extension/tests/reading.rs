@@ -6,16 +6,16 @@
 
 use std::time::Duration;
 
-use ld_dynamo_fixtures::banner;
-use ld_dynamo_testkit::lambda::{free_port, layer_extension, Happened, LambdaApi};
-use ld_dynamo_testkit::proxy::{DynamoProxy, Outage};
+use launchdarkly_dynamo_fixtures::banner;
+use launchdarkly_dynamo_testkit::lambda::{free_port, layer_extension, Happened, LambdaApi};
+use launchdarkly_dynamo_testkit::proxy::{DynamoProxy, Outage};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
 const NAME: &str = "launchdarkly-ofrep";
 
 async fn table(label: &str) -> String {
-    ld_dynamo_fixtures::fenced_table(label, &[banner(1, "hello")]).await
+    launchdarkly_dynamo_fixtures::fenced_table(label, &[banner(1, "hello")]).await
 }
 
 struct Running {
@@ -123,10 +123,10 @@ async fn until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_synced_change_is_answered_by_a_warm_extension_after_its_next_invokes() {
     let table = table("ext-fresh").await;
-    let running = start(&table, &ld_dynamo_testkit::dynamodb::endpoint());
+    let running = start(&table, &launchdarkly_dynamo_testkit::dynamodb::endpoint());
     ready(&running).await;
     assert_eq!(invoke(&running).await.1["value"], "hello");
-    ld_dynamo_fixtures::fenced_sync(&table, &[banner(2, "bye")]).await;
+    launchdarkly_dynamo_fixtures::fenced_sync(&table, &[banner(2, "bye")]).await;
     // Default freshness (1 s): the change shows within a couple of invocations, not the 30 s
     // of a cache TTL. (How fast exactly is measured by `make bench`.)
     until("the change", Duration::from_secs(5), async || {
@@ -145,7 +145,7 @@ async fn a_synced_change_is_answered_by_a_warm_extension_after_its_next_invokes(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_500s_a_stall_and_refused_connections_answers_stay_values_marked_stale() {
     let table = table("ext-outage").await;
-    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
+    let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
     let running = start(&table, proxy.endpoint());
     ready(&running).await;
     assert_eq!(invoke(&running).await.1["value"], "hello");
@@ -192,7 +192,7 @@ async fn through_500s_a_stall_and_refused_connections_answers_stay_values_marked
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_start_while_dynamodb_stalls_is_ready_at_once_and_answers_the_store_error() {
     let table = table("ext-cold-stall").await;
-    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
+    let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
     proxy.set_outage(Outage::Stall);
     let started = Instant::now();
     let running = start(&table, proxy.endpoint());
@@ -227,7 +227,7 @@ async fn a_cold_start_while_dynamodb_stalls_is_ready_at_once_and_answers_the_sto
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_leave_a_well_behaved_client_answered() {
     let table = table("ext-bounded").await;
-    let running = start(&table, &ld_dynamo_testkit::dynamodb::endpoint());
+    let running = start(&table, &launchdarkly_dynamo_testkit::dynamodb::endpoint());
     ready(&running).await;
     // More idle connections than the server keeps: the longest idle make room.
     let idle: Vec<std::net::TcpStream> = (0..400)
@@ -249,7 +249,11 @@ async fn idle_connections_leave_a_well_behaved_client_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evaluations_between_events_become_metric_records() {
     let table = table("ext-metrics").await;
-    let mut running = start_with(&table, &ld_dynamo_testkit::dynamodb::endpoint(), true);
+    let mut running = start_with(
+        &table,
+        &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
+        true,
+    );
     ready(&running).await;
     let stdout = running.extension.stdout.take().expect("piped stdout");
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));

@@ -41,8 +41,8 @@ impl ContextError {
 /// The LaunchDarkly context for an OFREP `context` object.
 ///
 /// ```
-/// use ld_dynamo_ofrep::context::to_launchdarkly;
-/// use ld_dynamo_ofrep::models::ErrorCode;
+/// use launchdarkly_dynamo_ofrep::context::to_launchdarkly;
+/// use launchdarkly_dynamo_ofrep::models::ErrorCode;
 /// use serde_json::json;
 ///
 /// let ofrep = json!({"targetingKey": "acme", "kind": "org", "plan": "pro"});

@@ -11,8 +11,8 @@
 //! - data served while DynamoDB cannot be read carries `metadata.stale` and its age.
 
 use axum::http::StatusCode;
+use launchdarkly_dynamo_reader::{Evaluation, Unavailable};
 use launchdarkly_server_sdk::{EvalError, Reason as LdReason};
-use ld_dynamo_reader::{Evaluation, Unavailable};
 
 use crate::context::ContextError;
 use crate::models::{ErrorCode, EvaluationFailure, EvaluationSuccess, Metadata, Reason};
@@ -150,7 +150,7 @@ fn evaluation_error(key: &str, error: EvalError) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ld_dynamo_reader::Freshness;
+    use launchdarkly_dynamo_reader::Freshness;
     use serde_json::{json, Value};
     use std::time::Duration;
 

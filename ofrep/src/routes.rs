@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use futures::StreamExt;
+use launchdarkly_dynamo_reader::Reader;
 use launchdarkly_server_sdk::Context;
-use ld_dynamo_reader::Reader;
 use sha2::{Digest, Sha256};
 
 use crate::mapping::{judge, Failure};
@@ -30,8 +30,8 @@ pub const MAX_BODY: usize = 32 * 1024;
 /// The OFREP routes over `reader`.
 ///
 /// ```no_run
-/// # async fn example(reader: std::sync::Arc<ld_dynamo_reader::Reader>) -> std::io::Result<()> {
-/// let app = ld_dynamo_ofrep::router(reader);
+/// # async fn example(reader: std::sync::Arc<launchdarkly_dynamo_reader::Reader>) -> std::io::Result<()> {
+/// let app = launchdarkly_dynamo_ofrep::router(reader);
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8016").await?;
 /// axum::serve(listener, app).await
 /// # }

@@ -3,8 +3,8 @@
 
 use std::time::UNIX_EPOCH;
 
+use launchdarkly_dynamo_common::rfc3339;
 use launchdarkly_dynamo_store::mirror::{FailureKind, MirrorState, MirrorStatus};
-use ld_dynamo_common::rfc3339;
 use serde::Serialize;
 
 /// The body of the health routes.

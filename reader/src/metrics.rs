@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ld_dynamo_common::metrics::{Record, Unit};
+use launchdarkly_dynamo_common::metrics::{Record, Unit};
 
 use crate::evaluation::{Evaluation, Unavailable};
 

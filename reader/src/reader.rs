@@ -4,7 +4,7 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use ld_dynamo_common::secrets::CachedSecret;
+use launchdarkly_dynamo_common::secrets::CachedSecret;
 
 use launchdarkly_dynamo_store::mirror::{MirrorData, MirrorState};
 use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Mirror};
@@ -20,7 +20,7 @@ use crate::health::Health;
 use crate::metrics::{self, ReadCounters};
 use crate::rollouts::served_by_rollout;
 use crate::settings::ReaderConfig;
-use ld_dynamo_common::metrics::Record;
+use launchdarkly_dynamo_common::metrics::Record;
 
 /// How long a new reader waits for the SDK client to call itself ready (daemon mode: at once).
 const CLIENT_READY: Duration = Duration::from_secs(1);

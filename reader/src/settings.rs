@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use clap::Args;
+use launchdarkly_dynamo_common::secrets::SecretSource;
+pub use launchdarkly_dynamo_common::settings::ConfigError;
+use launchdarkly_dynamo_common::settings::{SdkKeyArgs, TableArgs};
 use launchdarkly_dynamo_store::MirrorSettings;
-use ld_dynamo_common::secrets::SecretSource;
-pub use ld_dynamo_common::settings::ConfigError;
-use ld_dynamo_common::settings::{SdkKeyArgs, TableArgs};
 
 /// Every reader setting; each can also be given as the environment variable shown.
 #[derive(Args, Debug, Clone)]

@@ -1,7 +1,7 @@
 //! Starting a reader from its settings: the AWS configuration, the SDK key when events are
 //! wanted, and the engine. Shared by the reader Lambda, its CLI and the OFREP extension.
 
-use ld_dynamo_common::secrets::CachedSecret;
+use launchdarkly_dynamo_common::secrets::CachedSecret;
 
 use crate::reader::Reader;
 use crate::settings::ReaderConfig;
@@ -21,7 +21,7 @@ pub enum StartError {
 /// warning when it cannot be read), and the reader. Never waits for DynamoDB: the first load
 /// of the flag data runs in the background.
 pub async fn start_reader(config: &ReaderConfig, send_events: bool) -> Result<Reader, StartError> {
-    let aws = ld_dynamo_common::aws::load_config()
+    let aws = launchdarkly_dynamo_common::aws::load_config()
         .await
         .map_err(|e| StartError::Configuration(e.into()))?;
     let sdk_key = match (&config.sdk_key, send_events) {

@@ -32,7 +32,7 @@ impl Bridge {
         }
         let runtime = Builder::new_multi_thread()
             .worker_threads(1)
-            .thread_name("ld-dynamo-store")
+            .thread_name("launchdarkly-dynamo-store")
             .enable_all()
             .build()
             .map_err(|e| StoreError::Setup(format!("starting the store's tokio runtime: {e}")))?;

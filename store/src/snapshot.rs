@@ -135,6 +135,17 @@ pub struct Plan<'a> {
     pub preserved: Vec<ItemRef>,
 }
 
+impl Plan<'_> {
+    /// Every item the plan writes or deletes.
+    pub fn changes(&self) -> Vec<ItemRef> {
+        self.puts
+            .iter()
+            .map(|put| put.item.clone())
+            .chain(self.deletes.iter().cloned())
+            .collect()
+    }
+}
+
 /// Compares `snapshot` with what is stored.
 pub fn plan<'a>(
     snapshot: &'a Snapshot,

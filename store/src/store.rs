@@ -212,6 +212,37 @@ impl DynamoDbStore {
         snapshot: &Snapshot,
         options: ApplyOptions<'_>,
     ) -> Result<ApplyReport, StoreError> {
+        let fenced = options.fence.is_some();
+        let stored = self.read_stored(&options).await?;
+        let mut plan = plan(snapshot, &stored.rows, self.namespaces(), options.compare);
+        self.check_deletions(&plan, stored.rows[&Kind::Flags].len(), &options)?;
+        let mut report = start_report(&mut plan);
+        let changes = plan.changes();
+        let changing = !changes.is_empty() || !stored.initialized;
+        if fenced && changing {
+            let announced = Generation::announce(stored.previous.as_ref());
+            self.write_generation(&announced, &options, &mut report)
+                .await?;
+        }
+        self.write_data(&plan, stored.initialized, &options, &mut report)
+            .await?;
+        let finish = Finish {
+            marker: !stored.initialized,
+            // Only now, with every write of this sync acknowledged: it never names data that
+            // is not there.
+            generation: fenced
+                .then(|| Generation::commit(stored.previous.as_ref(), changing.then_some(changes))),
+        };
+        self.finish(finish, &options, &mut report).await?;
+        report.written.sort();
+        report.repaired.sort();
+        report.deleted.sort();
+        Ok(report)
+    }
+
+    /// What an apply compares against, read at once: the stored rows of both kinds, the
+    /// `$inited` marker, and (fenced) the generation.
+    async fn read_stored(&self, options: &ApplyOptions<'_>) -> Result<Stored, StoreError> {
         let versions_only = options.compare == Compare::Versions;
         let fenced = options.fence.is_some();
         let reads = async {
@@ -230,32 +261,21 @@ impl DynamoDbStore {
         let (flags, segments, initialized, previous) = self
             .within(options.deadline, "reading what the table holds", reads)
             .await??;
-        let stored = HashMap::from([(Kind::Flags, flags), (Kind::Segments, segments)]);
-        let mut plan = plan(snapshot, &stored, self.namespaces(), options.compare);
-        self.check_deletions(&plan, stored[&Kind::Flags].len(), &options)?;
+        Ok(Stored {
+            rows: HashMap::from([(Kind::Flags, flags), (Kind::Segments, segments)]),
+            initialized,
+            previous,
+        })
+    }
 
-        let mut report = ApplyReport {
-            unchanged: plan.unchanged,
-            preserved: std::mem::take(&mut plan.preserved),
-            ..ApplyReport::default()
-        };
-        for item in &plan.oversize {
-            log_oversize(item);
-        }
-        report.skipped_oversize = std::mem::take(&mut plan.oversize);
-        let changes: Vec<ItemRef> = plan
-            .puts
-            .iter()
-            .map(|put| put.item.clone())
-            .chain(plan.deletes.iter().cloned())
-            .collect();
-        let changing = !changes.is_empty() || !initialized;
-        if fenced && changing {
-            let announced = Generation::announce(previous.as_ref());
-            self.write_generation(&announced, &options, &mut report)
-                .await?;
-        }
-
+    /// The planned puts, then the planned deletes, each phase only after the one before it.
+    async fn write_data(
+        &self,
+        plan: &Plan<'_>,
+        initialized: bool,
+        options: &ApplyOptions<'_>,
+        report: &mut ApplyReport,
+    ) -> Result<(), StoreError> {
         // Segments before flags, so no flag is stored pointing at a missing segment. A table
         // without the `$inited` marker is read by nobody (every SDK treats it as empty), so its
         // first sync writes everything at once.
@@ -264,25 +284,13 @@ impl DynamoDbStore {
             false => &[&[Kind::Segments, Kind::Flags]],
         };
         for kinds in put_phases {
-            self.write_puts(&plan, kinds, &options, &mut report).await?;
+            self.write_puts(plan, kinds, options, report).await?;
         }
         // Flags first, so no stored flag is left pointing at a deleted segment.
         for kind in [Kind::Flags, Kind::Segments] {
-            self.write_deletes(&plan, kind, &options, &mut report)
-                .await?;
+            self.write_deletes(plan, kind, options, report).await?;
         }
-        let finish = Finish {
-            marker: !initialized,
-            // Only now, with every write of this sync acknowledged: it never names data that
-            // is not there.
-            generation: fenced
-                .then(|| Generation::commit(previous.as_ref(), changing.then_some(changes))),
-        };
-        self.finish(finish, &options, &mut report).await?;
-        report.written.sort();
-        report.repaired.sort();
-        report.deleted.sort();
-        Ok(report)
+        Ok(())
     }
 
     /// Puts the planned items of `kinds` in one write phase.
@@ -529,6 +537,27 @@ impl DynamoDbStore {
             cause: outcome.cause.unwrap_or_else(|| "unknown".to_string()),
             report: Box::new(report.clone()),
         })
+    }
+}
+
+/// What the table holds before an apply.
+struct Stored {
+    rows: HashMap<Kind, StoredRows>,
+    initialized: bool,
+    previous: Option<Generation>,
+}
+
+/// The report of an apply before its writes: what the plan leaves as it is, and the oversize
+/// items it skips (one ERROR line each).
+fn start_report(plan: &mut Plan<'_>) -> ApplyReport {
+    for item in &plan.oversize {
+        log_oversize(item);
+    }
+    ApplyReport {
+        unchanged: plan.unchanged,
+        preserved: std::mem::take(&mut plan.preserved),
+        skipped_oversize: std::mem::take(&mut plan.oversize),
+        ..ApplyReport::default()
     }
 }
 

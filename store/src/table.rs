@@ -580,24 +580,9 @@ impl Table {
             .collect();
         let mut attempt: u32 = 0;
         loop {
-            let requests: Vec<WriteRequest> =
-                pending.values().map(|op| op.request.clone()).collect();
             outcome.requests += 1;
-            let result = self
-                .client
-                .batch_write_item()
-                .request_items(&self.name, requests)
-                .send()
-                .await;
-            let retry_cause = match result {
-                Ok(output) => {
-                    let unprocessed: Vec<(String, String)> = output
-                        .unprocessed_items
-                        .and_then(|mut tables| tables.remove(&self.name))
-                        .unwrap_or_default()
-                        .iter()
-                        .map(request_key)
-                        .collect();
+            let retry_cause = match self.send_batch(&pending).await {
+                Ok(unprocessed) => {
                     let mut still_pending = HashMap::with_capacity(unprocessed.len());
                     for key in unprocessed {
                         if let Some(op) = pending.remove(&key) {
@@ -611,29 +596,15 @@ impl Table {
                     }
                     "DynamoDB returned them as UnprocessedItems (throttled)".to_string()
                 }
-                Err(err) => {
-                    let (code, message) = describe_aws_error(&err);
-                    let cause = format!("{code}: {message}");
-                    let throttled = err
-                        .as_service_error()
-                        .and_then(ProvideErrorMetadata::code)
-                        .is_some_and(is_throttling_code);
-                    if !throttled {
-                        outcome
-                            .failed
-                            .extend(pending.into_values().map(|op| op.item));
-                        outcome.cause = Some(cause);
-                        return outcome;
-                    }
-                    cause
+                Err(BatchFailure::Throttled(cause)) => cause,
+                Err(BatchFailure::Failed(cause)) => {
+                    outcome.fail(pending.into_values().map(|op| op.item), cause);
+                    return outcome;
                 }
             };
             let delay = full_jitter(attempt, BACKOFF_BASE, BACKOFF_CAP);
             if Instant::now() + delay > deadline {
-                outcome
-                    .failed
-                    .extend(pending.into_values().map(|op| op.item));
-                outcome.cause = Some(retry_cause);
+                outcome.fail(pending.into_values().map(|op| op.item), retry_cause);
                 return outcome;
             }
             tracing::debug!(
@@ -646,6 +617,49 @@ impl Table {
             attempt += 1;
         }
     }
+
+    /// One `BatchWriteItem` of the pending writes; returns the keys DynamoDB left unprocessed.
+    async fn send_batch(
+        &self,
+        pending: &HashMap<(String, String), WriteOp>,
+    ) -> Result<Vec<(String, String)>, BatchFailure> {
+        let requests: Vec<WriteRequest> = pending.values().map(|op| op.request.clone()).collect();
+        let result = self
+            .client
+            .batch_write_item()
+            .request_items(&self.name, requests)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output
+                .unprocessed_items
+                .and_then(|mut tables| tables.remove(&self.name))
+                .unwrap_or_default()
+                .iter()
+                .map(request_key)
+                .collect()),
+            Err(err) => {
+                let (code, message) = describe_aws_error(&err);
+                let cause = format!("{code}: {message}");
+                let throttled = err
+                    .as_service_error()
+                    .and_then(ProvideErrorMetadata::code)
+                    .is_some_and(is_throttling_code);
+                Err(match throttled {
+                    true => BatchFailure::Throttled(cause),
+                    false => BatchFailure::Failed(cause),
+                })
+            }
+        }
+    }
+}
+
+/// Why a `BatchWriteItem` request failed as a whole.
+enum BatchFailure {
+    /// Worth retrying after a backoff.
+    Throttled(String),
+    /// Not worth retrying: the pending writes fail with this cause.
+    Failed(String),
 }
 
 /// Splits writes into transactions of at most 99 writes and about 1 MB each.

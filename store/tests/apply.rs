@@ -7,8 +7,8 @@ use fixtures::*;
 use launchdarkly_dynamo_store::{
     DynamoDbStore, DynamoDbStoreBuilder, ItemRef, Kind, Snapshot, StoreError,
 };
-use ld_dynamo_testkit::dynamodb::{client_with, create_table, scan_all, RequestCounter};
-use ld_dynamo_testkit::proxy::{DynamoProxy, Faults};
+use launchdarkly_dynamo_testkit::dynamodb::{client_with, create_table, scan_all, RequestCounter};
+use launchdarkly_dynamo_testkit::proxy::{DynamoProxy, Faults};
 use std::time::Duration;
 
 fn snapshot(flags: usize, segments: usize, version: u64) -> Snapshot {
@@ -38,7 +38,7 @@ struct Counted {
 async fn counted(label: &str, endpoint: &str) -> Counted {
     let counter = RequestCounter::default();
     let client = client_with(endpoint, Some(counter.clone()));
-    let plain = ld_dynamo_testkit::dynamodb::client();
+    let plain = launchdarkly_dynamo_testkit::dynamodb::client();
     let table = create_table(&plain, label).await;
     let store = DynamoDbStoreBuilder::new(&table)
         .client(client.clone())
@@ -57,7 +57,11 @@ async fn counted(label: &str, endpoint: &str) -> Counted {
 
 #[tokio::test]
 async fn first_apply_writes_everything_and_the_same_snapshot_again_writes_nothing() {
-    let t = counted("apply-same", &ld_dynamo_testkit::dynamodb::endpoint()).await;
+    let t = counted(
+        "apply-same",
+        &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
+    )
+    .await;
     let data = snapshot(60, 12, 1);
 
     let first = t.store.apply_snapshot(&data).await.unwrap();
@@ -93,7 +97,11 @@ async fn first_apply_writes_everything_and_the_same_snapshot_again_writes_nothin
 
 #[tokio::test]
 async fn k_changed_items_cost_k_writes_and_removed_keys_are_deleted() {
-    let t = counted("apply-changed", &ld_dynamo_testkit::dynamodb::endpoint()).await;
+    let t = counted(
+        "apply-changed",
+        &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
+    )
+    .await;
     let mut data = snapshot(40, 5, 1);
     t.store.apply_snapshot(&data).await.unwrap();
 
@@ -150,7 +158,11 @@ async fn k_changed_items_cost_k_writes_and_removed_keys_are_deleted() {
 
 #[tokio::test]
 async fn a_failed_data_write_deletes_nothing_and_leaves_the_marker_unwritten() {
-    let t = counted("apply-fails", &ld_dynamo_testkit::dynamodb::endpoint()).await;
+    let t = counted(
+        "apply-fails",
+        &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
+    )
+    .await;
     // A table that was synced before, then lost its marker (as if a previous sync failed).
     t.store.apply_snapshot(&snapshot(30, 2, 1)).await.unwrap();
     let marker = aws_sdk_dynamodb::types::AttributeValue::S("$inited".into());
@@ -204,7 +216,7 @@ async fn a_failed_data_write_deletes_nothing_and_leaves_the_marker_unwritten() {
 
 #[tokio::test]
 async fn unprocessed_items_are_retried_until_written() {
-    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
+    let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
     let t = counted("apply-unprocessed", proxy.endpoint()).await;
     proxy.set_faults(Faults {
         unprocessed_batches: 4,
@@ -224,7 +236,7 @@ async fn unprocessed_items_are_retried_until_written() {
 
 #[tokio::test]
 async fn throttling_is_retried() {
-    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
+    let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
     let t = counted("apply-throttled", proxy.endpoint()).await;
     // More throttled answers than the AWS SDK's own three attempts absorb.
     proxy.set_faults(Faults {
@@ -243,7 +255,7 @@ async fn throttling_is_retried() {
 
 #[tokio::test]
 async fn items_never_written_before_the_deadline_are_named_and_nothing_is_deleted() {
-    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
+    let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
     let t = counted("apply-deadline", proxy.endpoint()).await;
     t.store.apply_snapshot(&snapshot(3, 0, 1)).await.unwrap();
     let before = scan_all(&t.client, &t.table).await;
@@ -279,9 +291,13 @@ fn oversize_items_are_dropped_with_one_error_line_naming_them() {
         .enable_all()
         .build()
         .unwrap();
-    let (logs, _guard) = ld_dynamo_testkit::logs::capture();
+    let (logs, _guard) = launchdarkly_dynamo_testkit::logs::capture();
     runtime.block_on(async {
-        let t = counted("apply-oversize", &ld_dynamo_testkit::dynamodb::endpoint()).await;
+        let t = counted(
+            "apply-oversize",
+            &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
+        )
+        .await;
         let mut data = snapshot(3, 0, 1);
         let huge = launchdarkly_server_sdk::SerializedItem {
             version: 1,

@@ -42,7 +42,7 @@ fn every_operation_fails(mut store: Box<dyn PersistentDataStore>, expected: &str
 
 #[test]
 fn missing_table_fails_every_operation_with_the_aws_code() {
-    let client = ld_dynamo_testkit::dynamodb::client();
+    let client = launchdarkly_dynamo_testkit::dynamodb::client();
     let store = DynamoDbStoreBuilder::new("no-such-table")
         .client(client)
         .create_persistent_data_store()
@@ -58,7 +58,8 @@ fn unreachable_endpoint_fails_every_operation() {
         .local_addr()
         .unwrap()
         .port();
-    let client = ld_dynamo_testkit::dynamodb::client_for(&format!("http://127.0.0.1:{port}"));
+    let client =
+        launchdarkly_dynamo_testkit::dynamodb::client_for(&format!("http://127.0.0.1:{port}"));
     let store = DynamoDbStoreBuilder::new("t")
         .client(client)
         .create_persistent_data_store()
@@ -73,7 +74,8 @@ fn empty_table_name_is_a_clear_error() {
         .err()
         .expect("an error");
     assert!(err.to_string().contains("table name is empty"), "{err}");
-    let err = ld_dynamo_testkit::block_on(DynamoDbStoreBuilder::new(" ").build()).unwrap_err();
+    let err =
+        launchdarkly_dynamo_testkit::block_on(DynamoDbStoreBuilder::new(" ").build()).unwrap_err();
     assert!(matches!(err, StoreError::EmptyTableName));
 }
 
@@ -82,10 +84,11 @@ fn the_standard_aws_chain_is_used_by_default() {
     // make test exports AWS_ENDPOINT_URL_DYNAMODB and dummy credentials: no client given here.
     let fixture = Fixture::new("default-chain");
     let store =
-        ld_dynamo_testkit::block_on(DynamoDbStoreBuilder::new(&fixture.table).build()).unwrap();
+        launchdarkly_dynamo_testkit::block_on(DynamoDbStoreBuilder::new(&fixture.table).build())
+            .unwrap();
     let mut snapshot = Snapshot::default();
     snapshot.insert(Kind::Flags, "a", item(Kind::Flags, "a", 1));
-    let report = ld_dynamo_testkit::block_on(store.apply_snapshot(&snapshot)).unwrap();
+    let report = launchdarkly_dynamo_testkit::block_on(store.apply_snapshot(&snapshot)).unwrap();
     assert_eq!(report.written.len(), 1);
     assert!(fixture.sdk_store(None).is_initialized());
 }

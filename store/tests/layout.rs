@@ -8,9 +8,9 @@ use std::collections::{BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 use fixtures::*;
 use launchdarkly_dynamo_store::Kind;
+use launchdarkly_dynamo_testkit::block_on;
+use launchdarkly_dynamo_testkit::dynamodb::{get_raw, put_raw, scan_all, Row};
 use launchdarkly_server_sdk::AllData;
-use ld_dynamo_testkit::block_on;
-use ld_dynamo_testkit::dynamodb::{get_raw, put_raw, scan_all, Row};
 
 fn row(namespace: &str, key: Option<&str>, version: Option<&str>, item: Option<&str>) -> Row {
     let mut row = HashMap::from([("namespace".to_string(), AttributeValue::S(namespace.into()))]);

@@ -14,11 +14,11 @@ use launchdarkly_dynamo_store::{
     ApplyOptions, DynamoDbStore, DynamoDbStoreBuilder, Kind, Mirror, MirrorSettings, Snapshot,
 };
 use launchdarkly_dynamo_sync::{Coverage, SyncCoordinator, Turn};
+use launchdarkly_dynamo_testkit::dynamodb::{client_with, create_table, endpoint, RequestCounter};
+use launchdarkly_dynamo_testkit::proxy::{DynamoProxy, Outage};
 use launchdarkly_server_sdk::{
     Client, ConfigBuilder, ContextBuilder, NullEventProcessorBuilder, PersistentDataStoreBuilder,
 };
-use ld_dynamo_testkit::dynamodb::{client_with, create_table, endpoint, RequestCounter};
-use ld_dynamo_testkit::proxy::{DynamoProxy, Outage};
 use tokio::time::Instant;
 
 const FAST: Duration = Duration::from_millis(50);
@@ -232,7 +232,7 @@ async fn through_every_kind_of_outage_the_copy_is_served_stale_then_current_agai
     let setup = setup("mirror-outage").await;
     sync(&setup.writer, &snapshot(&[("a", 1)])).await;
     let proxy = DynamoProxy::start(&endpoint());
-    let (logs, _guard) = ld_dynamo_testkit::logs::capture();
+    let (logs, _guard) = launchdarkly_dynamo_testkit::logs::capture();
     let mirror = mirror_via(&setup.table, proxy.endpoint(), None).await;
     mirror.check_within(Duration::from_secs(5)).await;
     assert_eq!(mirror.status().state, MirrorState::Current);

@@ -40,8 +40,10 @@ fn all(
 ) -> HashMap<String, (u64, bool)> {
     let items = match kind {
         Kind::Flags => store.all_flags().expect("all flags"),
-        Kind::Segments => ld_dynamo_testkit::block_on(fixture.store(prefix).all(Kind::Segments))
-            .expect("all segments"),
+        Kind::Segments => {
+            launchdarkly_dynamo_testkit::block_on(fixture.store(prefix).all(Kind::Segments))
+                .expect("all segments")
+        }
     };
     items
         .into_iter()

@@ -10,14 +10,14 @@ use launchdarkly_dynamo_store::{
 use launchdarkly_dynamo_sync::{
     Coverage, LeaseError, SyncCoordinator, SyncLease, Turn, MIN_LEASE_PERIOD,
 };
+use launchdarkly_dynamo_testkit::dynamodb::{client_with, create_table, scan_all, RequestCounter};
 use launchdarkly_server_sdk::SerializedItem;
-use ld_dynamo_testkit::dynamodb::{client_with, create_table, scan_all, RequestCounter};
 use tokio::time::Instant;
 
 async fn store(label: &str) -> (DynamoDbStore, RequestCounter, String) {
     let counter = RequestCounter::default();
     let client = client_with(
-        &ld_dynamo_testkit::dynamodb::endpoint(),
+        &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
         Some(counter.clone()),
     );
     let table = create_table(&client, label).await;
@@ -135,7 +135,7 @@ async fn a_holder_that_lost_the_lease_writes_nothing_and_says_so() {
     let Turn::Held(newer) = coordinator.wait_turn(&ticket, deadline()).await.unwrap() else {
         panic!("the stale holder never finished: nothing covers the ticket");
     };
-    let before = scan_all(&ld_dynamo_testkit::dynamodb::client(), &table).await;
+    let before = scan_all(&launchdarkly_dynamo_testkit::dynamodb::client(), &table).await;
     let err = store
         .apply(
             &flags(3, 2),
@@ -147,7 +147,7 @@ async fn a_holder_that_lost_the_lease_writes_nothing_and_says_so() {
         .unwrap_err();
     assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
     assert!(err.to_string().contains("another sync took over"), "{err}");
-    let after = scan_all(&ld_dynamo_testkit::dynamodb::client(), &table).await;
+    let after = scan_all(&launchdarkly_dynamo_testkit::dynamodb::client(), &table).await;
     assert_eq!(
         data_rows(after),
         data_rows(before),

@@ -7,9 +7,9 @@ use clap::{Args, Parser, Subcommand};
 use launchdarkly_dynamo_store::DeletionLimit;
 use launchdarkly_dynamo_sync::MIN_LEASE_PERIOD;
 
-use ld_dynamo_common::secrets::SecretSource;
-pub use ld_dynamo_common::settings::ConfigError;
-use ld_dynamo_common::settings::{secret_source, SdkKeyArgs, TableArgs};
+use launchdarkly_dynamo_common::secrets::SecretSource;
+pub use launchdarkly_dynamo_common::settings::ConfigError;
+use launchdarkly_dynamo_common::settings::{secret_source, SdkKeyArgs, TableArgs};
 
 /// Keeps a DynamoDB table equal to the flags and segments LaunchDarkly serves for one
 /// environment, in the table layout of LaunchDarkly's official SDKs.

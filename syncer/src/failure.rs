@@ -72,7 +72,8 @@ impl SyncError {
     }
 }
 
-/// The kind of a [`SyncError`], as webhook answers name it.
+/// The kind of a [`SyncError`], as webhook answers name it: the syncer's own kinds, and the
+/// store's [`FailureKind`] for DynamoDB failures (one vocabulary with the readers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FailureCategory {
@@ -92,20 +93,12 @@ pub enum FailureCategory {
     DataFileUnreadable,
     /// The data set would delete too many stored flags.
     MassDeletionRefused,
-    /// The table does not exist.
-    TableMissing,
-    /// The function may not use the table.
-    AccessDenied,
-    /// The table's keys are not LaunchDarkly's layout.
-    WrongKeySchema,
-    /// DynamoDB could not be reached in time.
-    Unreachable,
-    /// DynamoDB is throttling.
-    Throttled,
-    /// DynamoDB answered with errors.
-    Unavailable,
     /// Another sync held the lease, or took it over: it writes the data.
     Busy,
+    /// DynamoDB failed (`TABLE_MISSING`, `ACCESS_DENIED`, `THROTTLED`, ...), named as the
+    /// readers name it.
+    #[serde(untagged)]
+    Store(FailureKind),
 }
 
 impl FailureCategory {
@@ -128,15 +121,8 @@ impl FailureCategory {
             SyncError::MassDeletion { .. } => FailureCategory::MassDeletionRefused,
             SyncError::Store(StoreError::LeaseLost { .. })
             | SyncError::Lease(LeaseError::Busy { .. }) => FailureCategory::Busy,
-            SyncError::Lease(_) => FailureCategory::Unavailable,
-            SyncError::Store(store) => match FailureKind::of(store) {
-                FailureKind::TableMissing => FailureCategory::TableMissing,
-                FailureKind::AccessDenied => FailureCategory::AccessDenied,
-                FailureKind::WrongKeySchema => FailureCategory::WrongKeySchema,
-                FailureKind::Unreachable => FailureCategory::Unreachable,
-                FailureKind::Throttled => FailureCategory::Throttled,
-                _ => FailureCategory::Unavailable,
-            },
+            SyncError::Lease(_) => FailureCategory::Store(FailureKind::Unavailable),
+            SyncError::Store(store) => FailureCategory::Store(FailureKind::of(store)),
         }
     }
 
@@ -146,10 +132,10 @@ impl FailureCategory {
             self,
             FailureCategory::LaunchdarklyUnavailable
                 | FailureCategory::InvalidData
-                | FailureCategory::Unreachable
-                | FailureCategory::Throttled
-                | FailureCategory::Unavailable
                 | FailureCategory::Busy
+                | FailureCategory::Store(
+                    FailureKind::Unreachable | FailureKind::Throttled | FailureKind::Unavailable
+                )
         )
     }
 
@@ -164,13 +150,8 @@ impl FailureCategory {
             FailureCategory::InvalidData => "LaunchDarkly's answer was not a complete data set: nothing was written; the sync is retried",
             FailureCategory::DataFileUnreadable => "the data file given to `syncer sync --from-file` could not be read: check its path and size",
             FailureCategory::MassDeletionRefused => "the data set would delete most or all stored flags: check the SDK key's environment; see the README to allow a deliberate clean-up",
-            FailureCategory::TableMissing => "the flag table does not exist in this account and region: check LAUNCHDARKLY_DYNAMODB_TABLE and the deployment",
-            FailureCategory::AccessDenied => "the function may not use the flag table: check its IAM role (dynamodb:Query, GetItem, UpdateItem, TransactWriteItems on the table)",
-            FailureCategory::WrongKeySchema => "the flag table's key schema is not LaunchDarkly's layout: use a table with partition key \"namespace\" (S) and sort key \"key\" (S)",
-            FailureCategory::Unreachable => "DynamoDB did not answer in time: the sync is retried; check the table's metrics and the function's network",
-            FailureCategory::Throttled => "DynamoDB is throttling the table: the sync is retried; check its capacity",
-            FailureCategory::Unavailable => "DynamoDB answered with errors: the sync is retried; see the function's log",
             FailureCategory::Busy => "another sync is writing the table and brings the latest data",
+            FailureCategory::Store(kind) => kind.hint(),
         }
     }
 }

@@ -6,7 +6,7 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use ld_dynamo_common::http::json_response;
+use launchdarkly_dynamo_common::http::json_response;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 

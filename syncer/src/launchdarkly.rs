@@ -206,35 +206,37 @@ impl LaunchDarklyClient {
                 Attempt::retry(describe(&e))
             }
         })?;
+        self.read_response(response).await
+    }
+
+    /// What one answer of LaunchDarkly means: data, not modified, or why not.
+    async fn read_response(&self, response: reqwest::Response) -> Result<Fetched, Attempt> {
         let status = response.status();
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         match status {
             StatusCode::NOT_MODIFIED => Ok(Fetched::NotModified),
             // The policy stopped at a redirect to another origin.
             s if s.is_redirection() => Err(Attempt::Fatal(FetchError::CrossOriginRedirect {
                 base_uri: self.base_uri.clone(),
-                location: response
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map_or_else(|| "no Location".to_string(), origin_of),
+                location: header(LOCATION)
+                    .map_or_else(|| "no Location".to_string(), |l| origin_of(&l)),
             })),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 Err(Attempt::Fatal(FetchError::Unauthorized(status)))
             }
             s if s.is_success() => {
-                let etag = response
-                    .headers()
-                    .get(ETAG)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
+                let etag = header(ETAG);
                 let body = self.read_body(response).await?;
                 Ok(Fetched::Data { body, etag })
             }
             s if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
-                let retry_after = response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
+                let retry_after = header(RETRY_AFTER)
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
                 Err(Attempt::Retry {
@@ -280,7 +282,7 @@ fn origin_of(location: &str) -> String {
 /// Full-jitter exponential backoff, or the server's `Retry-After` if longer, capped at
 /// [`RETRY_AFTER_CAP`] so a hostile or confused header cannot stall the sync.
 fn retry_delay(attempt: u32, retry_after: Option<Duration>) -> Duration {
-    let jitter = ld_dynamo_common::backoff::full_jitter(attempt, RETRY_BASE, RETRY_CAP);
+    let jitter = launchdarkly_dynamo_common::backoff::full_jitter(attempt, RETRY_BASE, RETRY_CAP);
     retry_after
         .unwrap_or(Duration::ZERO)
         .min(RETRY_AFTER_CAP)

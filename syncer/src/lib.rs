@@ -6,7 +6,7 @@ pub mod failure;
 pub mod handler;
 pub mod launchdarkly;
 pub mod metrics;
-pub use ld_dynamo_common::secrets;
+pub use launchdarkly_dynamo_common::secrets;
 pub mod status;
 pub mod sync;
 pub mod validate;

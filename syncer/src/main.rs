@@ -13,8 +13,8 @@ const EXIT_PARTIAL: u8 = 3;
 // (memory the function pays for).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let in_lambda = ld_dynamo_common::in_lambda();
-    ld_dynamo_common::init_tracing(in_lambda);
+    let in_lambda = launchdarkly_dynamo_common::in_lambda();
+    launchdarkly_dynamo_common::init_tracing(in_lambda);
     let cli = Cli::parse();
     let validated = match &cli.command {
         Some(Command::Status { .. }) => cli.settings.validate_for_status(),
@@ -27,8 +27,11 @@ async fn main() -> ExitCode {
         Ok(config) => config,
         Err(err) => {
             tracing::error!("invalid configuration: {err}");
-            ld_dynamo_common::report_init_error("Runtime.InvalidConfiguration", &err.to_string())
-                .await;
+            launchdarkly_dynamo_common::report_init_error(
+                "Runtime.InvalidConfiguration",
+                &err.to_string(),
+            )
+            .await;
             return ExitCode::from(2);
         }
     };
@@ -38,12 +41,15 @@ async fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let aws = match ld_dynamo_common::aws::load_config().await {
+    let aws = match launchdarkly_dynamo_common::aws::load_config().await {
         Ok(aws) => aws,
         Err(err) => {
             tracing::error!("{err}");
-            ld_dynamo_common::report_init_error("Runtime.InvalidConfiguration", &err.to_string())
-                .await;
+            launchdarkly_dynamo_common::report_init_error(
+                "Runtime.InvalidConfiguration",
+                &err.to_string(),
+            )
+            .await;
             return ExitCode::from(2);
         }
     };
@@ -51,7 +57,8 @@ async fn main() -> ExitCode {
         Ok(syncer) => syncer,
         Err(err) => {
             tracing::error!("could not start the syncer: {err:#}");
-            ld_dynamo_common::report_init_error("Runtime.InitError", &format!("{err:#}")).await;
+            launchdarkly_dynamo_common::report_init_error("Runtime.InitError", &format!("{err:#}"))
+                .await;
             return ExitCode::FAILURE;
         }
     };
@@ -66,11 +73,13 @@ async fn main() -> ExitCode {
 async fn print_status(syncer: &Syncer, json: bool) -> ExitCode {
     match syncer.status().await {
         Ok(report) if json => {
-            ld_dynamo_common::print_line(&serde_json::to_string(&report).unwrap_or_default());
+            launchdarkly_dynamo_common::print_line(
+                &serde_json::to_string(&report).unwrap_or_default(),
+            );
             ExitCode::SUCCESS
         }
         Ok(report) => {
-            ld_dynamo_common::print_line(&report.to_text());
+            launchdarkly_dynamo_common::print_line(&report.to_text());
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -87,7 +96,7 @@ async fn serve_lambda(syncer: &Syncer) -> ExitCode {
         let deadline = request
             .lambda_context_ref()
             .map_or(Duration::from_secs(60), |context| {
-                ld_dynamo_common::time_left(context.deadline, Duration::from_secs(1))
+                launchdarkly_dynamo_common::time_left(context.deadline, Duration::from_secs(1))
             });
         handle(syncer, request, Instant::now() + deadline).await
     }))
@@ -106,7 +115,9 @@ async fn sync_once(syncer: &Syncer) -> ExitCode {
     let deadline = Instant::now() + Duration::from_secs(24 * 3600);
     match syncer.sync(Trigger::Cli, deadline).await {
         Ok(summary) => {
-            ld_dynamo_common::print_line(&serde_json::to_string(&summary).unwrap_or_default());
+            launchdarkly_dynamo_common::print_line(
+                &serde_json::to_string(&summary).unwrap_or_default(),
+            );
             if summary.is_partial() {
                 tracing::warn!(
                     "sync partial: {} item(s) skipped and their stored rows kept (see the lines above)",
@@ -119,7 +130,7 @@ async fn sync_once(syncer: &Syncer) -> ExitCode {
         }
         Err(err) => {
             tracing::error!("sync failed, the table was left as it was: {err}");
-            ld_dynamo_common::print_line(
+            launchdarkly_dynamo_common::print_line(
                 &serde_json::json!({"status": "error", "error": err.to_string()}).to_string(),
             );
             ExitCode::FAILURE

@@ -1,7 +1,7 @@
-//! The syncer's metrics, one EMF record per sync (see `ld_dynamo_common::metrics`): what a
+//! The syncer's metrics, one EMF record per sync (see `launchdarkly_dynamo_common::metrics`): what a
 //! dashboard and the stack's alarms read. Aggregated by table; failures also by their kind.
 
-use ld_dynamo_common::metrics::{Record, Unit};
+use launchdarkly_dynamo_common::metrics::{Record, Unit};
 use serde_json::json;
 
 use crate::failure::FailureCategory;

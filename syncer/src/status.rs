@@ -4,9 +4,9 @@
 
 use std::time::{Duration, SystemTime};
 
+use launchdarkly_dynamo_common::rfc3339;
 use launchdarkly_dynamo_store::StoreError;
 use launchdarkly_dynamo_sync::{SyncNote, SyncStatus};
-use ld_dynamo_common::rfc3339;
 use serde::Serialize;
 use serde_json::Value;
 

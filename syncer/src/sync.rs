@@ -321,18 +321,7 @@ impl Syncer {
     async fn run(&self, request: SyncRequest, deadline: Instant) -> Result<Summary, SyncError> {
         let trigger = request.trigger;
         let started = Instant::now();
-        let sdk_key = match self.config.from_file {
-            // Never sent anywhere: the data set is the file's.
-            Some(_) => Secret::new(""),
-            None => self
-                .bounded(deadline, "reading the SDK key", self.sdk_key.get())
-                .await??
-                .ok_or_else(|| {
-                    SyncError::MissingSdkKey(
-                        self.sdk_key.parameter().unwrap_or_default().to_string(),
-                    )
-                })?,
-        };
+        let sdk_key = self.read_sdk_key(deadline).await?;
         let mut last = self.last.lock().await;
         let candidate = match self
             .revalidate(trigger, &sdk_key, last.as_ref(), deadline)
@@ -349,15 +338,7 @@ impl Syncer {
             }
             Revalidated::Changed(candidate) => candidate,
         };
-        let turn = self.bounded(
-            deadline,
-            "waiting for the sync lease",
-            Box::pin(async {
-                let ticket = self.coordinator.ticket(trigger.coverage()).await?;
-                self.coordinator.wait_turn(&ticket, deadline).await
-            }),
-        );
-        let lease = match turn.await?? {
+        let lease = match self.take_turn(trigger, deadline).await? {
             Turn::Covered => {
                 return Ok(Summary {
                     covered: true,
@@ -389,19 +370,11 @@ impl Syncer {
             )
             .await
             .and_then(|result| result);
-        let coverage = if reconcile {
-            Coverage::Reconciled
-        } else {
-            Coverage::Any
+        let coverage = match reconcile {
+            true => Coverage::Reconciled,
+            false => Coverage::Any,
         };
-        // Renewal stops here; a release DynamoDB does not answer in time only makes the next
-        // sync wait for the lease to expire.
-        let release = lease.release(result.is_ok().then_some(coverage));
-        if tokio::time::timeout(RELEASE_GRACE, release).await.is_err() {
-            tracing::warn!(
-                "releasing the sync lease took longer than {RELEASE_GRACE:?}; the next sync waits until it expires"
-            );
-        }
+        release(lease, result.is_ok().then_some(coverage)).await;
         match result {
             Ok((summary, remembered)) => {
                 *last = remembered;
@@ -413,6 +386,32 @@ impl Syncer {
                 Err(err)
             }
         }
+    }
+
+    /// The SDK key, from its parameter (none when the data set comes from a file).
+    async fn read_sdk_key(&self, deadline: Instant) -> Result<Secret, SyncError> {
+        if self.config.from_file.is_some() {
+            // Never sent anywhere: the data set is the file's.
+            return Ok(Secret::new(""));
+        }
+        self.bounded(deadline, "reading the SDK key", self.sdk_key.get())
+            .await??
+            .ok_or_else(|| {
+                SyncError::MissingSdkKey(self.sdk_key.parameter().unwrap_or_default().to_string())
+            })
+    }
+
+    /// A ticket for `trigger`, then the lease or another sync that answers the ticket.
+    async fn take_turn(&self, trigger: Trigger, deadline: Instant) -> Result<Turn, SyncError> {
+        let turn = self.bounded(
+            deadline,
+            "waiting for the sync lease",
+            Box::pin(async {
+                let ticket = self.coordinator.ticket(trigger.coverage()).await?;
+                self.coordinator.wait_turn(&ticket, deadline).await
+            }),
+        );
+        Ok(turn.await??)
     }
 
     /// A webhook in a warm container asks LaunchDarkly whether the data it applied last is
@@ -562,6 +561,19 @@ fn summarize(
         deleted: report.deleted.len(),
         skipped,
         ..Summary::empty(trigger, started)
+    }
+}
+
+/// Gives the lease back (recording `covered` when the sync succeeded). Renewal stops here; a
+/// release DynamoDB does not answer in time only makes the next sync wait for it to expire.
+async fn release(lease: SyncLease, covered: Option<Coverage>) {
+    if tokio::time::timeout(RELEASE_GRACE, lease.release(covered))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "releasing the sync lease took longer than {RELEASE_GRACE:?}; the next sync waits until it expires"
+        );
     }
 }
 

@@ -165,23 +165,25 @@ async fn missing_credentials_are_one_line_saying_what_to_set() {
 async fn the_cli_repairs_rows_edited_behind_the_syncer() {
     let env = Env::new("cli-repair", data(&[("a", 1), ("b", 1)], &[("s", 1)])).await;
     assert!(syncer(&env).arg("sync").output().unwrap().status.success());
-    let mut edited = ld_dynamo_testkit::dynamodb::get_raw(&env.dynamo, &env.table, "features", "a")
-        .await
-        .unwrap();
+    let mut edited =
+        launchdarkly_dynamo_testkit::dynamodb::get_raw(&env.dynamo, &env.table, "features", "a")
+            .await
+            .unwrap();
     edited.insert(
         "item".into(),
         aws_sdk_dynamodb::types::AttributeValue::S(r#"{"key":"a","version":1,"on":false}"#.into()),
     );
-    ld_dynamo_testkit::dynamodb::put_raw(&env.dynamo, &env.table, edited).await;
+    launchdarkly_dynamo_testkit::dynamodb::put_raw(&env.dynamo, &env.table, edited).await;
     let output = syncer(&env).arg("sync").output().unwrap();
     assert!(output.status.success(), "{output:?}");
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["repaired"], 1, "{summary}");
     assert_eq!(summary["written"], 0, "{summary}");
-    let item = ld_dynamo_testkit::dynamodb::get_raw(&env.dynamo, &env.table, "features", "a")
-        .await
-        .unwrap()["item"]
-        .clone();
+    let item =
+        launchdarkly_dynamo_testkit::dynamodb::get_raw(&env.dynamo, &env.table, "features", "a")
+            .await
+            .unwrap()["item"]
+            .clone();
     assert_eq!(
         item,
         aws_sdk_dynamodb::types::AttributeValue::S(flag("a", 1, true).to_string())

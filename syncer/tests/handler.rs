@@ -5,9 +5,9 @@
 mod common;
 
 use common::*;
-use ld_dynamo_common::settings::SdkKeyArgs;
-use ld_dynamo_testkit::events::{self, HttpCall};
-use ld_dynamo_testkit::launchdarkly::sign_webhook as sign;
+use launchdarkly_dynamo_common::settings::SdkKeyArgs;
+use launchdarkly_dynamo_testkit::events::{self, HttpCall};
+use launchdarkly_dynamo_testkit::launchdarkly::sign_webhook as sign;
 use serde_json::{json, Value};
 use syncer::handler::HandlerError;
 use syncer::{Settings, Syncer};
@@ -163,7 +163,7 @@ async fn webhook_without_or_with_a_wrong_signature_is_refused_without_syncing() 
 #[tokio::test]
 async fn without_a_secret_webhooks_are_refused_unless_unsigned_ones_are_allowed() {
     let (env, syncer) = env_with_secret("hook-closed", None).await;
-    let (logs, _guard) = ld_dynamo_testkit::logs::capture();
+    let (logs, _guard) = launchdarkly_dynamo_testkit::logs::capture();
     for _ in 0..2 {
         let response = handle(&syncer, rest_event(json!({}), AUDIT_ENTRY), deadline())
             .await
@@ -252,18 +252,23 @@ async fn webhook_failures_tell_the_caller_nothing_internal() {
 #[tokio::test]
 async fn a_failing_table_is_answered_by_its_category_never_the_aws_message() {
     let env = Env::new("hook-categories", data(&[("a", 1)], &[])).await;
-    let proxy =
-        ld_dynamo_testkit::proxy::DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
+    let proxy = launchdarkly_dynamo_testkit::proxy::DynamoProxy::start(
+        &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
+    );
     // The AWS client retries 500s with jittered backoff (3 attempts, a few seconds at most):
     // the budget for that case outlasts them, so the 500 itself is what is answered. A stall
     // ends at the budget.
     let cases = [
         (
-            ld_dynamo_testkit::proxy::Outage::InternalServerError,
+            launchdarkly_dynamo_testkit::proxy::Outage::InternalServerError,
             10,
             "UNAVAILABLE",
         ),
-        (ld_dynamo_testkit::proxy::Outage::Stall, 2, "UNREACHABLE"),
+        (
+            launchdarkly_dynamo_testkit::proxy::Outage::Stall,
+            2,
+            "UNREACHABLE",
+        ),
     ];
     let syncer_within = |budget: u64| {
         let settings = Settings {
@@ -273,7 +278,7 @@ async fn a_failing_table_is_answered_by_its_category_never_the_aws_message() {
         };
         env.syncer_on(
             settings,
-            ld_dynamo_testkit::dynamodb::client_for(proxy.endpoint()),
+            launchdarkly_dynamo_testkit::dynamodb::client_for(proxy.endpoint()),
         )
     };
     for (outage, budget, kind) in cases {
@@ -288,7 +293,7 @@ async fn a_failing_table_is_answered_by_its_category_never_the_aws_message() {
             .as_str()
             .is_some_and(|h| !h.is_empty()));
     }
-    proxy.set_outage(ld_dynamo_testkit::proxy::Outage::None);
+    proxy.set_outage(launchdarkly_dynamo_testkit::proxy::Outage::None);
     let syncer = syncer_within(2).await;
 
     // The table is gone: AWS's message names it (and in AWS, the account and region).
@@ -327,7 +332,7 @@ async fn only_post_is_accepted() {
 async fn a_failed_sync_answers_5xx_so_launchdarkly_retries() {
     let (env, syncer) = env_with_secret("hook-5xx", None).await;
     env.ld.queue(std::iter::repeat_n(
-        ld_dynamo_testkit::launchdarkly::Behavior::Status(500),
+        launchdarkly_dynamo_testkit::launchdarkly::Behavior::Status(500),
         100,
     ));
     let settings = Settings {
@@ -399,11 +404,11 @@ async fn a_failed_manual_sync_is_a_failed_invocation() {
 #[tokio::test]
 async fn secrets_come_from_ssm_at_run_time_and_rotate_after_the_ttl() {
     let env = Env::new("ssm-path", data(&[("a", 1)], &[])).await;
-    let ssm = ld_dynamo_testkit::ssm::client();
+    let ssm = launchdarkly_dynamo_testkit::ssm::client();
     let key_param = format!("/launchdarkly/{}/sdkkey", env.table);
     let secret_param = format!("/launchdarkly/{}/webhooksecret", env.table);
-    ld_dynamo_testkit::ssm::put_secure(&ssm, &key_param, SDK_KEY).await;
-    ld_dynamo_testkit::ssm::put_secure(&ssm, &secret_param, "first-secret").await;
+    launchdarkly_dynamo_testkit::ssm::put_secure(&ssm, &key_param, SDK_KEY).await;
+    launchdarkly_dynamo_testkit::ssm::put_secure(&ssm, &secret_param, "first-secret").await;
     let settings = Settings {
         sdk_key: SdkKeyArgs {
             sdk_key: None,
@@ -429,7 +434,7 @@ async fn secrets_come_from_ssm_at_run_time_and_rotate_after_the_ttl() {
         200
     );
     // Rotate: the next request uses the new value without a new container.
-    ld_dynamo_testkit::ssm::put_secure(&ssm, &secret_param, "second-secret").await;
+    launchdarkly_dynamo_testkit::ssm::put_secure(&ssm, &secret_param, "second-secret").await;
     assert_eq!(
         status(
             &handle(&syncer, signed("first-secret"), deadline())
@@ -460,7 +465,7 @@ async fn a_missing_webhook_secret_parameter_refuses_every_webhook_and_says_what_
         ..env.settings()
     };
     let syncer = env.syncer_with(settings).await;
-    let (logs, _guard) = ld_dynamo_testkit::logs::capture();
+    let (logs, _guard) = launchdarkly_dynamo_testkit::logs::capture();
     let response = handle(&syncer, rest_event(json!({}), AUDIT_ENTRY), deadline())
         .await
         .unwrap();

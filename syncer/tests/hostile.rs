@@ -8,10 +8,10 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ld_dynamo_testkit::events::HttpCall;
-use ld_dynamo_testkit::lambda::{function_binary, sigterm, wait_exit, LambdaApi};
-use ld_dynamo_testkit::launchdarkly::{Behavior, LaunchDarkly};
-use ld_dynamo_testkit::proxy::{DynamoProxy, Outage};
+use launchdarkly_dynamo_testkit::events::HttpCall;
+use launchdarkly_dynamo_testkit::lambda::{function_binary, sigterm, wait_exit, LambdaApi};
+use launchdarkly_dynamo_testkit::launchdarkly::{Behavior, LaunchDarkly};
+use launchdarkly_dynamo_testkit::proxy::{DynamoProxy, Outage};
 use serde_json::{json, Value};
 
 fn sync(env: &Env, extra: &[(&str, &str)]) -> Output {
@@ -165,7 +165,7 @@ fn function_env(env: &Env, extra: &[(&'static str, &str)]) -> Vec<(&'static str,
         ("LAUNCHDARKLY_SDK_KEY", SDK_KEY.to_string()),
         (
             "AWS_ENDPOINT_URL_DYNAMODB",
-            ld_dynamo_testkit::dynamodb::endpoint(),
+            launchdarkly_dynamo_testkit::dynamodb::endpoint(),
         ),
     ];
     settings.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
@@ -251,7 +251,7 @@ async fn a_trickling_answer_ends_the_sync_at_its_budget() {
 async fn a_stalled_dynamodb_ends_the_sync_at_its_budget() {
     let (env, before) = synced("hostile-stall", data_of(&many_flags(10))).await;
     env.ld.set_data(data_of(&many_flags(30)));
-    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
+    let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
     for stall in [StallAt::Everything, StallAt::Writes] {
         match stall {
             StallAt::Everything => proxy.set_outage(Outage::Stall),

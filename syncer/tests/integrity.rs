@@ -10,9 +10,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use launchdarkly_dynamo_store::StoreError;
-use ld_dynamo_testkit::dynamodb::{client_for, get_raw, put_raw};
-use ld_dynamo_testkit::launchdarkly::Behavior;
-use ld_dynamo_testkit::proxy::DynamoProxy;
+use launchdarkly_dynamo_testkit::dynamodb::{client_for, get_raw, put_raw};
+use launchdarkly_dynamo_testkit::launchdarkly::Behavior;
+use launchdarkly_dynamo_testkit::proxy::DynamoProxy;
 use serde_json::{json, Value};
 use syncer::{Outcome, Settings, SyncError, Syncer, Trigger};
 
@@ -58,7 +58,7 @@ async fn writes_delivered_after_a_takeover_never_land_over_newer_data() {
 
     // Sync A talks to DynamoDB through a network that starts holding its writes (data
     // transactions and lease renewals) once it is fetching: its lease runs out meanwhile.
-    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
+    let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
     let syncer_a = env
         .syncer_on(short_lease(&env), client_for(proxy.endpoint()))
         .await;
@@ -125,7 +125,7 @@ async fn a_killed_lease_holder_blocks_the_next_sync_for_at_most_one_lease_period
         .env("LAUNCHDARKLY_LEASE_SECONDS", "2")
         .env(
             "AWS_ENDPOINT_URL_DYNAMODB",
-            ld_dynamo_testkit::dynamodb::endpoint(),
+            launchdarkly_dynamo_testkit::dynamodb::endpoint(),
         )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -247,7 +247,7 @@ async fn a_mixed_burst_is_answered_by_at_most_two_syncs_and_reconciles() {
     );
 }
 
-fn row(key: &str, version: u64, item: &str) -> ld_dynamo_testkit::dynamodb::Row {
+fn row(key: &str, version: u64, item: &str) -> launchdarkly_dynamo_testkit::dynamodb::Row {
     [
         ("namespace", AttributeValue::S("features".into())),
         ("key", AttributeValue::S(key.into())),

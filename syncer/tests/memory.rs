@@ -33,7 +33,10 @@ fn data_near_the_limit() -> Value {
 /// Runs `syncer sync` to its end; returns its peak RSS in MiB: the kernel's high-water mark
 /// (`VmHWM`, which starts afresh at exec, unlike `ru_maxrss`), read every 10 ms until exit.
 fn sync_peak_rss(env: &Env) -> f64 {
-    let binary = ld_dynamo_testkit::lambda::function_binary("syncer", env!("CARGO_BIN_EXE_syncer"));
+    let binary = launchdarkly_dynamo_testkit::lambda::function_binary(
+        "syncer",
+        env!("CARGO_BIN_EXE_syncer"),
+    );
     let mut child = env
         .cli(&binary)
         .arg("sync")

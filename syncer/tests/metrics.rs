@@ -6,8 +6,8 @@ mod common;
 use std::io::Read;
 
 use common::*;
-use ld_dynamo_testkit::lambda::{function_binary, sigterm, wait_exit, LambdaApi};
-use ld_dynamo_testkit::launchdarkly::Behavior;
+use launchdarkly_dynamo_testkit::lambda::{function_binary, sigterm, wait_exit, LambdaApi};
+use launchdarkly_dynamo_testkit::launchdarkly::Behavior;
 use serde_json::{json, Value};
 
 /// The EMF records among `stdout`'s lines, each checked against the format: a `_aws` directive
@@ -49,13 +49,13 @@ async fn every_sync_in_lambda_emits_one_metric_record() {
         ("LAUNCHDARKLY_SDK_KEY", SDK_KEY),
         (
             "AWS_ENDPOINT_URL_DYNAMODB",
-            &ld_dynamo_testkit::dynamodb::endpoint(),
+            &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
         ),
     ];
     let binary = function_binary("syncer", env!("CARGO_BIN_EXE_syncer"));
     let mut function = api.spawn_with_stdout(&binary, &settings);
     let summary = api
-        .invoke(ld_dynamo_testkit::events::schedule())
+        .invoke(launchdarkly_dynamo_testkit::events::schedule())
         .await
         .response();
     assert_eq!(summary["written"], 3, "{summary}");

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use ld_dynamo_common::settings::TableArgs;
-use ld_dynamo_testkit::dynamodb::{client_for, create_table_with_keys};
+use launchdarkly_dynamo_common::settings::TableArgs;
+use launchdarkly_dynamo_testkit::dynamodb::{client_for, create_table_with_keys};
 use syncer::{Settings, SyncError, Trigger};
 
 async fn sync_error(env: &Env, settings: Settings, dynamo: aws_sdk_dynamodb::Client) -> String {

@@ -5,10 +5,12 @@
 mod common;
 
 use common::*;
-use ld_dynamo_testkit::events::{self, HttpCall};
-use ld_dynamo_testkit::lambda::{function_binary, sigterm, wait_exit, LambdaApi, Outcome};
-use ld_dynamo_testkit::launchdarkly::sign_webhook as sign;
-use ld_dynamo_testkit::launchdarkly::Behavior;
+use launchdarkly_dynamo_testkit::events::{self, HttpCall};
+use launchdarkly_dynamo_testkit::lambda::{
+    function_binary, sigterm, wait_exit, LambdaApi, Outcome,
+};
+use launchdarkly_dynamo_testkit::launchdarkly::sign_webhook as sign;
+use launchdarkly_dynamo_testkit::launchdarkly::Behavior;
 use serde_json::{json, Value};
 
 const SECRET: &str = "runtime-webhook-secret";
@@ -27,7 +29,7 @@ fn function_env(env: &Env) -> Vec<(&'static str, String)> {
         ("LAUNCHDARKLY_SYNC_TIMEOUT_SECONDS", "10".to_string()),
         (
             "AWS_ENDPOINT_URL_DYNAMODB",
-            ld_dynamo_testkit::dynamodb::endpoint(),
+            launchdarkly_dynamo_testkit::dynamodb::endpoint(),
         ),
     ]
 }

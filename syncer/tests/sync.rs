@@ -6,10 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use launchdarkly_dynamo_common::settings::{SdkKeyArgs, TableArgs};
 use launchdarkly_dynamo_store::StoreError;
-use ld_dynamo_common::settings::{SdkKeyArgs, TableArgs};
-use ld_dynamo_testkit::launchdarkly::Behavior;
-use ld_dynamo_testkit::proxy::{DynamoProxy, Faults};
+use launchdarkly_dynamo_testkit::launchdarkly::Behavior;
+use launchdarkly_dynamo_testkit::proxy::{DynamoProxy, Faults};
 use syncer::{Settings, SyncError, Trigger};
 
 /// A table already synced with flags a, b (v1) and segment s (v1).
@@ -325,8 +325,8 @@ async fn missing_table_is_a_clear_error() {
 #[tokio::test]
 async fn dynamodb_outage_mid_sync_changes_nothing() {
     let env = synced("sync-outage").await;
-    let proxy = DynamoProxy::start(&ld_dynamo_testkit::dynamodb::endpoint());
-    let dynamo = ld_dynamo_testkit::dynamodb::client_for(proxy.endpoint());
+    let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
+    let dynamo = launchdarkly_dynamo_testkit::dynamodb::client_for(proxy.endpoint());
     let syncer = env.syncer_on(env.settings(), dynamo).await;
     env.ld.set_data(data(&[("a", 2), ("c", 1)], &[]));
     // The ticket, the lease and its fences, and the reads of what is stored go through; the

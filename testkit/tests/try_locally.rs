@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ld_dynamo_testkit::lambda::{free_port, function_binary, layer_extension};
+use launchdarkly_dynamo_testkit::lambda::{free_port, function_binary, layer_extension};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ld_dynamo_common::settings::{SdkKeyArgs, TableArgs};
-use ld_dynamo_testkit::dynamodb::{client_with, create_table, scan_all, RequestCounter};
-use ld_dynamo_testkit::launchdarkly::LaunchDarkly;
+use launchdarkly_dynamo_common::settings::{SdkKeyArgs, TableArgs};
+use launchdarkly_dynamo_testkit::dynamodb::{client_with, create_table, scan_all, RequestCounter};
+use launchdarkly_dynamo_testkit::launchdarkly::LaunchDarkly;
 use serde_json::{json, Value};
 use syncer::{Settings, Syncer};
 use tokio::time::Instant;
@@ -56,7 +56,7 @@ impl Env {
     pub async fn new(label: &str, initial: Value) -> Self {
         let counter = RequestCounter::default();
         let dynamo = client_with(
-            &ld_dynamo_testkit::dynamodb::endpoint(),
+            &launchdarkly_dynamo_testkit::dynamodb::endpoint(),
             Some(counter.clone()),
         );
         let table = create_table(&dynamo, label).await;
@@ -102,7 +102,7 @@ impl Env {
             .env("LAUNCHDARKLY_SDK_KEY", SDK_KEY)
             .env(
                 "AWS_ENDPOINT_URL_DYNAMODB",
-                ld_dynamo_testkit::dynamodb::endpoint(),
+                launchdarkly_dynamo_testkit::dynamodb::endpoint(),
             );
         command
     }
@@ -117,7 +117,7 @@ impl Env {
 
     pub async fn syncer_on(&self, settings: Settings, dynamo: aws_sdk_dynamodb::Client) -> Syncer {
         let config = settings.validate().expect("valid settings");
-        Syncer::with_clients(config, dynamo, ld_dynamo_testkit::ssm::client())
+        Syncer::with_clients(config, dynamo, launchdarkly_dynamo_testkit::ssm::client())
             .await
             .expect("the syncer builds")
     }

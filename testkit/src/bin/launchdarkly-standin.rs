@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use ld_dynamo_testkit::launchdarkly::LaunchDarkly;
+use launchdarkly_dynamo_testkit::launchdarkly::LaunchDarkly;
 
 fn read(path: &str) -> Result<(serde_json::Value, Option<SystemTime>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
