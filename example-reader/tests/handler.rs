@@ -325,3 +325,25 @@ async fn analytics_events_are_delivered_when_flushed_with_a_key() {
     assert_eq!(received[0].0, "sdk-events-key");
     assert!(sink.mentions("alice"), "{received:?}");
 }
+
+/// The reader mounts the OFREP router (its protocol is tested in `ofrep/tests`): an evaluation
+/// posted through API Gateway reaches it, with the context in the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ofrep_evaluations_are_served_through_the_function_url() {
+    let reader = reader().await;
+    let body = json!({"context": {"targetingKey": "alice"}}).to_string();
+    let event = HttpCall::post(
+        "/ofrep/v1/evaluate/flags/new-checkout",
+        &[("content-type", "application/json")],
+        &body,
+    )
+    .http_v2("/ofrep/v1/evaluate/flags/{key}");
+    let answer = call(lambda_app(reader.clone()), request(&event)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        (&answer.body["value"], &answer.body["reason"]),
+        (&json!(true), &json!("TARGETING_MATCH")),
+        "{}",
+        answer.body
+    );
+}

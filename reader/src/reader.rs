@@ -195,9 +195,14 @@ impl Reader {
     }
 
     /// What a request does before it is answered: start a due check of the table, and wait for
-    /// it at most the configured request wait (none: never wait).
+    /// it at most the configured request wait (none: never wait). Never while the last check
+    /// failed: the answer then comes at once (from the copy, marked stale, or the store's
+    /// error before any copy) instead of waiting on a failing DynamoDB at every request.
     pub async fn check_before_answer(&self) {
-        if self.request_wait.is_zero() {
+        let status = self.mirror.status();
+        // A table found never synced is an answer from DynamoDB, not a failing store.
+        let failing = status.failing_since.is_some() && status.state != MirrorState::NeverSynced;
+        if self.request_wait.is_zero() || failing {
             self.mirror.check();
         } else {
             self.mirror.check_within(self.request_wait).await;

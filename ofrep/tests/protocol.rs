@@ -1,17 +1,20 @@
-//! OFREP through the reader's handler, with real Lambda HTTP events and flags in DynamoDB Local:
-//! every status code the spec lists for the two routes, the reason mapping on real evaluations,
-//! and the bulk route's ETag. (The OpenAPI conformance run is `scripts/ofrep-conformance.sh`.)
+//! OFREP as `router(reader)` answers it (driven with `tower::ServiceExt::oneshot`), over flags
+//! in DynamoDB Local: every status code the spec lists for the two routes, the reason mapping on
+//! real evaluations, and the bulk route's ETag. (The OpenAPI conformance run against the
+//! extension's binary is `scripts/ofrep-conformance.sh`.)
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use example_reader::lambda_app;
+use axum::body::Body;
+use axum::http::{Method, Request};
 use launchdarkly_dynamo_common::settings::TableArgs;
+use launchdarkly_dynamo_ofrep::router;
 use launchdarkly_dynamo_reader::{Reader, ReaderSettings as Settings};
 use launchdarkly_dynamo_store::{DynamoDbStoreBuilder, Kind, Snapshot};
-use launchdarkly_dynamo_testkit::events::{call, request, HttpCall};
 use launchdarkly_server_sdk::SerializedItem;
 use serde_json::{json, Value};
+use tower::ServiceExt;
 
 fn item(value: Value) -> SerializedItem {
     SerializedItem {
@@ -105,28 +108,44 @@ async fn reader() -> Arc<Reader> {
 struct Answer {
     status: u16,
     etag: Option<String>,
+    allow: Option<String>,
     body: Value,
 }
 
-async fn post(reader: &Arc<Reader>, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-    let mut all_headers = vec![("content-type", "application/json")];
-    all_headers.extend_from_slice(headers);
-    let route = if path == "/ofrep/v1/evaluate/flags" {
-        path
-    } else {
-        "/ofrep/v1/evaluate/flags/{key}"
-    };
-    let event = HttpCall::post(path, &all_headers, body).http_v2(route);
-    let answer = call(lambda_app(reader.clone()), request(&event)).await;
-    Answer {
-        status: answer.status,
-        etag: answer
-            .headers
-            .get("etag")
+async fn send(reader: &Arc<Reader>, request: Request<Body>) -> Answer {
+    let response = router(reader.clone())
+        .oneshot(request)
+        .await
+        .expect("the router answers");
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        body: answer.body,
+            .map(str::to_string)
+    };
+    let (etag, allow) = (header("etag"), header("allow"));
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("a bounded body");
+    Answer {
+        status,
+        etag,
+        allow,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     }
+}
+
+async fn post(reader: &Arc<Reader>, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    send(reader, request.body(Body::from(body.to_string())).unwrap()).await
 }
 
 async fn evaluate(reader: &Arc<Reader>, flag: &str, context: Value) -> Answer {
@@ -280,16 +299,14 @@ async fn errors_use_the_spec_status_codes() {
         json!({"key": "no-off-value", "reason": "DISABLED", "metadata": {"reasonKind": "OFF"}})
     );
 
-    let get = call(
-        lambda_app(reader.clone()),
-        request(
-            &HttpCall::get("/ofrep/v1/evaluate/flags/banner", &[])
-                .http_v2("/ofrep/v1/evaluate/flags/{key}"),
-        ),
-    )
-    .await;
+    let get = Request::builder()
+        .method(Method::GET)
+        .uri("/ofrep/v1/evaluate/flags/banner")
+        .body(Body::empty())
+        .unwrap();
+    let get = send(&reader, get).await;
     assert_eq!(get.status, 405);
-    assert_eq!(get.headers["allow"], "POST");
+    assert_eq!(get.allow.as_deref(), Some("POST"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,160 @@
+//! The read engine itself, over DynamoDB Local behind the fault proxy: a synced change is
+//! answered at the next check; through 500s, a stall and refused connections answers stay
+//! values, marked stale, and a request never waits on the failing store; an unknown flag stays
+//! `FLAG_NOT_FOUND`; a cold start while DynamoDB stalls is unavailable (never a missing flag)
+//! until the store answers. (The binaries' tests run the same engine as Lambda runs them.)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use launchdarkly_dynamo_common::settings::TableArgs;
+use launchdarkly_dynamo_fixtures::{banner, fenced_sync, fenced_table};
+use launchdarkly_dynamo_reader::{Reader, ReaderSettings};
+use launchdarkly_dynamo_store::mirror::{FailureKind, MirrorState};
+use launchdarkly_dynamo_testkit::dynamodb::{client_with, endpoint};
+use launchdarkly_dynamo_testkit::proxy::{DynamoProxy, Outage};
+use launchdarkly_server_sdk::{Context, ContextBuilder, EvalError};
+use serde_json::json;
+use tokio::time::Instant;
+
+/// Long enough that a request which waited on a failing store would show it: a stalled
+/// check lasts its whole deadline.
+const REQUEST_WAIT: Duration = Duration::from_secs(2);
+const CHECK_TIMEOUT_MS: u64 = 1500;
+
+async fn reader_at(table: &str, dynamo_endpoint: &str) -> Arc<Reader> {
+    let settings = ReaderSettings {
+        target: TableArgs {
+            table: Some(table.to_string()),
+            prefix: None,
+        },
+        freshness_ms: 50,
+        check_timeout_ms: CHECK_TIMEOUT_MS,
+        load_timeout_ms: CHECK_TIMEOUT_MS,
+        ..ReaderSettings::default()
+    };
+    let mut config = settings.validate().unwrap();
+    config.request_wait = REQUEST_WAIT;
+    let reader = Reader::new(&config, client_with(dynamo_endpoint, None), None)
+        .await
+        .unwrap();
+    Arc::new(reader)
+}
+
+fn alice() -> Context {
+    ContextBuilder::new("alice").build().unwrap()
+}
+
+/// Checks (as a request does) until `done` holds, for at most `limit`.
+async fn until(reader: &Reader, what: &str, limit: Duration, done: impl Fn(&Reader) -> bool) {
+    let started = Instant::now();
+    while !done(reader) {
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        reader.check_before_answer().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn banner_value(reader: &Reader) -> Option<serde_json::Value> {
+    reader.evaluate("banner", &alice()).ok()?.value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synced_change_is_answered_at_the_next_check() {
+    let table = fenced_table("engine-fresh", &[banner(1, "hello")]).await;
+    let reader = reader_at(&table, &endpoint()).await;
+    let limit = Duration::from_secs(10);
+    until(&reader, "the first load", limit, |r| {
+        banner_value(r) == Some(json!("hello"))
+    })
+    .await;
+    assert_eq!(reader.health().generation, Some(1));
+    fenced_sync(&table, &[banner(2, "world")]).await;
+    until(&reader, "the synced change", limit, |r| {
+        banner_value(r) == Some(json!("world"))
+    })
+    .await;
+    let health = reader.health();
+    assert_eq!(
+        (health.state, health.generation),
+        (MirrorState::Current, Some(2))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_an_outage_answers_are_stale_values_at_once_and_recover() {
+    let table = fenced_table("engine-outage", &[banner(1, "hello")]).await;
+    let proxy = DynamoProxy::start(&endpoint());
+    let reader = reader_at(&table, proxy.endpoint()).await;
+    let limit = Duration::from_secs(10);
+    until(&reader, "the first load", limit, |r| {
+        banner_value(r).is_some()
+    })
+    .await;
+    for outage in [Outage::InternalServerError, Outage::Stall, Outage::Refuse] {
+        proxy.set_outage(outage);
+        until(&reader, "a failed check", limit, |r| {
+            r.health().state == MirrorState::Stale
+        })
+        .await;
+        // A request does not wait for a check while the last one failed.
+        let started = Instant::now();
+        reader.check_before_answer().await;
+        assert!(
+            started.elapsed() < Duration::from_millis(CHECK_TIMEOUT_MS / 3),
+            "{outage:?}: a request waited {:?} on a failing store",
+            started.elapsed()
+        );
+        let answer = reader.evaluate("banner", &alice()).unwrap();
+        assert_eq!(answer.value, Some(json!("hello")), "{outage:?}");
+        assert!(answer.freshness.stale, "{outage:?}: marked stale");
+        assert!(answer.freshness.age.is_some(), "{outage:?}: with its age");
+        let unknown = reader.evaluate("no-such-flag", &alice()).unwrap();
+        assert_eq!(unknown.error(), Some(EvalError::FlagNotFound), "{outage:?}");
+        let kind = reader.health().last_error.map(|e| e.kind);
+        // Under 500s the AWS client's retries may outlast the check's deadline.
+        let expected: &[FailureKind] = match outage {
+            Outage::InternalServerError => &[FailureKind::Unavailable, FailureKind::Unreachable],
+            _ => &[FailureKind::Unreachable],
+        };
+        assert!(
+            kind.is_some_and(|kind| expected.contains(&kind)),
+            "{outage:?}: {kind:?}"
+        );
+
+        proxy.set_outage(Outage::None);
+        until(&reader, "recovery", limit, |r| {
+            r.health().state == MirrorState::Current
+        })
+        .await;
+        let fresh = reader.evaluate("banner", &alice()).unwrap();
+        assert!(!fresh.freshness.stale, "{outage:?}: current again");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_while_dynamodb_stalls_is_unavailable_never_a_missing_flag() {
+    let table = fenced_table("engine-cold", &[banner(1, "hello")]).await;
+    let proxy = DynamoProxy::start(&endpoint());
+    proxy.set_outage(Outage::Stall);
+    let reader = reader_at(&table, proxy.endpoint()).await;
+    reader.check_within(Duration::from_secs(2)).await;
+    let unavailable = reader.evaluate("banner", &alice()).unwrap_err();
+    assert!(
+        matches!(
+            unavailable.kind(),
+            FailureKind::Loading | FailureKind::Unreachable
+        ),
+        "{unavailable:?}"
+    );
+    assert!(reader.evaluate_all(&alice()).is_err(), "no partial answer");
+    assert_eq!(reader.health().state, MirrorState::Loading);
+    proxy.set_outage(Outage::None);
+    until(
+        &reader,
+        "the first load once DynamoDB answers",
+        Duration::from_secs(10),
+        |r| banner_value(r) == Some(json!("hello")),
+    )
+    .await;
+}
