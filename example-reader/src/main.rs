@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use example_reader::routes::{all_flags_body, flag_body};
+use example_reader::routes::{all_flags_body, flag_body, ErrorBody};
 use example_reader::{after_answer, app, lambda_app, Cli, Command};
 use launchdarkly_dynamo_common::server::ServerLimits;
 use launchdarkly_dynamo_reader::startup::{start_reader, StartError};
@@ -167,9 +167,9 @@ async fn eval(
         Err(unavailable) => {
             // The operator's own command keeps the whole detail.
             tracing::error!("{}", unavailable.detail());
+            let body = ErrorBody::unavailable(&unavailable, unavailable.detail());
             launchdarkly_dynamo_common::print_line(
-                &serde_json::json!({"status": "unavailable", "kind": unavailable.kind(), "error": unavailable.detail()})
-                    .to_string(),
+                &serde_json::to_string(&body).unwrap_or_default(),
             );
             ExitCode::from(3)
         }

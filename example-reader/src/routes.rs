@@ -21,7 +21,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
-use launchdarkly_dynamo_reader::{parse_context, Evaluation, Reader, Unavailable};
+use launchdarkly_dynamo_reader::{parse_context, Evaluation, FailureKind, Reader, Unavailable};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use tower::util::MapRequest;
 use tower::ServiceExt;
@@ -148,9 +149,43 @@ fn add_freshness(body: &mut Value, evaluation: &Evaluation) {
     }
 }
 
+/// The one shape of every error the reader answers or prints: `{"status": ..., "error": ...}`,
+/// with the failure's `kind` when the store cannot answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorBody {
+    /// `unavailable` (the store cannot answer) or `error` (the request is wrong).
+    pub status: &'static str,
+    /// The failure's category: what callers may see instead of AWS's message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<FailureKind>,
+    /// What went wrong, in one sentence.
+    pub error: String,
+}
+
+impl ErrorBody {
+    /// A request the reader refuses.
+    pub fn refused(error: impl Into<String>) -> Self {
+        Self {
+            status: "error",
+            kind: None,
+            error: error.into(),
+        }
+    }
+
+    /// The store cannot answer: its category and `error` (the hint for callers, the whole
+    /// detail for the operator's own command).
+    pub fn unavailable(unavailable: &Unavailable, error: impl Into<String>) -> Self {
+        Self {
+            status: "unavailable",
+            kind: Some(unavailable.kind()),
+            error: error.into(),
+        }
+    }
+}
+
 fn unavailable_response(unavailable: &Unavailable) -> Response {
     tracing::error!("answered 503: {}", unavailable.detail());
-    let body = json!({"status": "unavailable", "kind": unavailable.kind(), "error": unavailable.to_string()});
+    let body = ErrorBody::unavailable(unavailable, unavailable.to_string());
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
@@ -162,5 +197,5 @@ async fn not_found() -> Response {
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
+    (status, Json(ErrorBody::refused(message))).into_response()
 }

@@ -17,5 +17,7 @@ pub mod startup;
 
 pub use evaluation::{Evaluation, Freshness, Unavailable};
 pub use health::Health;
+/// The category of a failure to read the store, as callers see it.
+pub use launchdarkly_dynamo_store::mirror::FailureKind;
 pub use reader::{parse_context, BadContext, Reader};
 pub use settings::{ReaderConfig, ReaderSettings};

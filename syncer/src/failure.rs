@@ -155,3 +155,41 @@ impl FailureCategory {
         }
     }
 }
+
+/// The one shape of every error the syncer answers or prints: `{"status": "error", "error":
+/// ..., "kind": ..., "hint": ...}`, the last two when the failure has a category.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorBody {
+    status: &'static str,
+    error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<FailureCategory>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<&'static str>,
+}
+
+impl ErrorBody {
+    /// An error with no failure category (a refused webhook, a bad request).
+    pub fn new(error: impl Into<String>) -> Self {
+        Self {
+            status: "error",
+            error: error.into(),
+            kind: None,
+            hint: None,
+        }
+    }
+
+    /// A failed sync: `error` (what the caller may see) with its category and what to check.
+    pub fn failed(category: FailureCategory, error: impl Into<String>) -> Self {
+        Self {
+            kind: Some(category),
+            hint: Some(category.hint()),
+            ..Self::new(error)
+        }
+    }
+
+    /// As JSON.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_else(|_| serde_json::json!({"status": "error"}))
+    }
+}

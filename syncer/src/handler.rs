@@ -10,7 +10,7 @@ use launchdarkly_dynamo_common::http::json_response;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::failure::FailureCategory;
+use crate::failure::{ErrorBody, FailureCategory};
 use crate::metrics;
 use crate::sync::{Summary, SyncError, SyncRequest, Syncer, Trigger};
 use crate::webhook::{self, WebhookAuth};
@@ -189,10 +189,7 @@ fn failure_response(err: &SyncError) -> Response<Body> {
         ),
         false => (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR),
     };
-    json_response(
-        status,
-        &json!({"status": "error", "error": message, "kind": category, "hint": category.hint()}),
-    )
+    json_response(status, &ErrorBody::failed(category, message).to_value())
 }
 
 /// Checks the webhook's signature as configured; `Some` is the answer to a refused webhook.
@@ -232,10 +229,9 @@ async fn authenticate(syncer: &Syncer, request: &Request) -> Option<Response<Bod
 }
 
 fn to_json(summary: &Summary) -> Value {
-    serde_json::to_value(summary)
-        .unwrap_or_else(|e| json!({"status": summary.status, "error": e.to_string()}))
+    serde_json::to_value(summary).unwrap_or_else(|e| ErrorBody::new(e.to_string()).to_value())
 }
 
 fn error_response(status: StatusCode, message: &str) -> Response<Body> {
-    json_response(status, &json!({"status": "error", "error": message}))
+    json_response(status, &ErrorBody::new(message).to_value())
 }

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use lambda_http::{service_fn, Request, RequestExt};
+use syncer::failure::{ErrorBody, FailureCategory};
 use syncer::{handle, Cli, Command, Syncer, Trigger};
 use tokio::time::Instant;
 
@@ -130,9 +131,8 @@ async fn sync_once(syncer: &Syncer) -> ExitCode {
         }
         Err(err) => {
             tracing::error!("sync failed, the table was left as it was: {err}");
-            launchdarkly_dynamo_common::print_line(
-                &serde_json::json!({"status": "error", "error": err.to_string()}).to_string(),
-            );
+            let body = ErrorBody::failed(FailureCategory::of(&err), err.to_string());
+            launchdarkly_dynamo_common::print_line(&body.to_value().to_string());
             ExitCode::FAILURE
         }
     }
