@@ -209,8 +209,18 @@ check-deploy-%:
 	env $(SHAPE_$*) STAGE=$(ENV) python3 deploy/test_template.py target/deploy-check/$*
 
 # ---- AWS ----------------------------------------------------------------------------------
+# Every target that talks to AWS checks the CLI, credentials and region first (and deploys and
+# invokes the SDK key parameter), in seconds, before it builds or installs anything.
+SSM_PATH_OF_STAGE = $(or $(SSM_PATH),/launchdarkly/$(ENV))
+.PHONY: aws-preflight aws-preflight-parameters
+aws-preflight:
+	@scripts/aws-preflight.sh "$(REGION)" "$(SSM_PATH_OF_STAGE)"
+aws-preflight-parameters:
+	@scripts/aws-preflight.sh "$(REGION)" "$(SSM_PATH_OF_STAGE)" --parameters
+
 .PHONY: deploy
-deploy: build deploy-tools ## Deploy the stage ENV (default staging)
+deploy: aws-preflight-parameters ## Deploy the stage ENV (default staging); checks credentials, region and the SDK key parameter first
+	$(MAKE) --no-print-directory build deploy-tools
 	$(SLS) deploy --stage $(ENV)
 
 .PHONY: staging production
@@ -220,43 +230,44 @@ production: ## make deploy ENV=production
 	$(MAKE) deploy ENV=production
 
 .PHONY: deploy-%
-deploy-%: build deploy-tools ## Update one function's code only: make deploy-store, make deploy-reader
+deploy-%: aws-preflight-parameters ## Update one function's code only: make deploy-store, make deploy-reader
+	$(MAKE) --no-print-directory build deploy-tools
 	$(SLS) deploy function --function $* --stage $(ENV)
 
 .PHONY: deployments rollback
-deployments: serverless-tools ## List the stage's deployments (timestamps for make rollback)
+deployments: aws-preflight serverless-tools ## List the stage's deployments (timestamps for make rollback)
 	$(SLS) deploy list --stage $(ENV)
 
-rollback: serverless-tools ## Redeploy an earlier deployment of the stage: make rollback TIMESTAMP=<from make deployments>
+rollback: aws-preflight serverless-tools ## Redeploy an earlier deployment of the stage: make rollback TIMESTAMP=<from make deployments>
 	@[ -n "$(TIMESTAMP)" ] || { echo "rollback: set TIMESTAMP=<a timestamp from make deployments ENV=$(ENV)>"; exit 2; }
 	$(SLS) rollback --stage $(ENV) --timestamp $(TIMESTAMP)
 	@echo "rollback: the table's data is not rolled back; run make invoke ENV=$(ENV) to sync it with LaunchDarkly"
 
 .PHONY: destroy
-destroy: serverless-tools ## Remove the stage's stack (functions, APIs, the table and its data)
+destroy: aws-preflight serverless-tools ## Remove the stage's stack (functions, APIs, the table and its data)
 	@echo "make destroy: removing the stack $(STACK), which DELETES the table $(or $(TABLE_NAME),launchdarkly-$(ENV)) and every flag in it (readers of this stage stop answering); the SSM parameters under $(or $(SSM_PATH),/launchdarkly/$(ENV))/ are kept (region $(REGION))"
 	$(SLS) remove --stage $(ENV)
 
 .PHONY: url
-url: ## Print the webhook URL to paste into LaunchDarkly
+url: aws-preflight ## Print the webhook URL to paste into LaunchDarkly
 	@$(AWS) cloudformation describe-stacks --stack-name $(STACK) \
 	  --query "Stacks[0].Outputs[?OutputKey=='WebhookUrl'].OutputValue" --output text
 
 .PHONY: reader-url
-reader-url: ## Print the example reader's base URL
+reader-url: aws-preflight ## Print the example reader's base URL
 	@$(AWS) cloudformation describe-stacks --stack-name $(STACK) \
 	  --query "Stacks[0].Outputs[?OutputKey=='ReaderUrl'].OutputValue" --output text
 
 .PHONY: logs-%
-logs-%: serverless-tools ## Follow a function's logs: make logs-store, make logs-reader, make logs-node
+logs-%: aws-preflight serverless-tools ## Follow a function's logs: make logs-store, make logs-reader, make logs-node
 	$(SLS) logs --function $* --stage $(ENV) --tail
 
 .PHONY: invoke
-invoke: serverless-tools ## Run one sync now (serverless invoke --function store) and print its summary
+invoke: aws-preflight-parameters serverless-tools ## Run one sync now (serverless invoke --function store) and print its summary
 	$(SLS) invoke --function store --stage $(ENV) --data '{}'
 
 .PHONY: status
-status: serverless-tools ## The stage's sync state (last success and failure, generation, running sync, webhook signing) and its alarms
+status: aws-preflight-parameters serverless-tools ## The stage's sync state (last success and failure, generation, running sync, webhook signing) and its alarms
 	@$(SLS) invoke --function store --stage $(ENV) --data '{"status": true}'
 	@$(AWS) cloudwatch describe-alarms --alarm-names $(STACK)-sync-failures $(STACK)-sync-stale $(STACK)-readers-stale \
 	  --query "MetricAlarms[].[AlarmName,StateValue,StateReason]" --output table
