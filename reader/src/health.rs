@@ -11,7 +11,7 @@ use serde::Serialize;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
-    /// `LOADING`, `NEVER_SYNCED`, `CURRENT` or `STALE`.
+    /// `LOADING`, `NEVER_SYNCED`, `MISCONFIGURED`, `CURRENT` or `STALE`.
     pub state: MirrorState,
     /// True when evaluations can be answered (from current or stale data).
     pub serving: bool,

@@ -44,7 +44,8 @@
 //!     .build()?;
 //! let client = Client::build(config)?;
 //! client.start_with_default_executor();
-//! mirror.check_within(Duration::from_secs(1)).await; // the first load, at most a second
+//! // A wrong table name or missing access fails here, with the reason, not as defaults.
+//! mirror.wait_for_first_load(Duration::from_secs(5)).await?;
 //! let context = ContextBuilder::new("user-123").build()?;
 //! let enabled = client.bool_variation(&context, "my-flag", false);
 //! # let _ = enabled; Ok(()) }

@@ -310,7 +310,7 @@ async fn before_a_first_load_reads_fail_with_the_reason_never_as_missing_flags()
     // A missing table.
     let missing = mirror_via("no-such-table", &endpoint(), None).await;
     missing.check_within(Duration::from_secs(5)).await;
-    assert_eq!(missing.status().state, MirrorState::Loading);
+    assert_eq!(missing.status().state, MirrorState::Misconfigured);
     assert_eq!(
         missing.data().unwrap_err().kind(),
         FailureKind::TableMissing
@@ -410,4 +410,56 @@ async fn the_sdk_evaluates_from_the_mirror_and_sees_changes_without_its_own_cach
     })
     .await;
     client.close();
+}
+
+#[tokio::test]
+async fn a_service_can_wait_for_the_first_load_and_fail_its_init_clearly() {
+    let setup = setup("mirror-first-load").await;
+    sync(&setup.writer, &snapshot(&[("a", 1)])).await;
+    let mirror = mirror_via(&setup.table, &endpoint(), None).await;
+    mirror
+        .wait_for_first_load(Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(version(&mirror, "a"), Some(1));
+
+    // A wrong table name: the error at once, not after the whole limit.
+    let started = Instant::now();
+    let missing = mirror_via("no-such-table-at-init", &endpoint(), None).await;
+    let failure = missing
+        .wait_for_first_load(Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::TableMissing, "{failure}");
+    assert!(
+        failure.to_string().contains("ResourceNotFoundException"),
+        "{failure}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(missing.status().state, MirrorState::Misconfigured);
+
+    // A stalled DynamoDB: the limit, then the last failure.
+    let proxy = DynamoProxy::start(&endpoint());
+    proxy.set_outage(Outage::Stall);
+    let stalled = mirror_via(&setup.table, proxy.endpoint(), None).await;
+    let failure = stalled
+        .wait_for_first_load(Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            failure.kind(),
+            FailureKind::Unreachable | FailureKind::Loading
+        ),
+        "{failure}"
+    );
+    proxy.set_outage(Outage::None);
+    stalled
+        .wait_for_first_load(Duration::from_secs(5))
+        .await
+        .unwrap();
 }

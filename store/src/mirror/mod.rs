@@ -172,6 +172,43 @@ impl Mirror {
         tokio::time::timeout(wait, ended).await.unwrap_or(false)
     }
 
+    /// Waits at most `limit` for the first copy of the table: `Ok` once there is one (current,
+    /// or stale after a later failure). Otherwise why not, at once when waiting cannot help
+    /// (the table was never synced for this prefix, or the last attempt failed in a way only a
+    /// fix of a setting, a policy or the table cures: a missing table, refused credentials, the
+    /// wrong key schema), else at the limit with the last failure (or
+    /// [`ReadFailure::Loading`]). Call it at startup to fail a service's init clearly instead of
+    /// answering every evaluation with its default.
+    pub async fn wait_for_first_load(&self, limit: Duration) -> Result<(), ReadFailure> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(outcome) = self.first_load_outcome() {
+                return outcome;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.not_loaded());
+            }
+            let step = left.min(self.inner.settings.freshness);
+            let started = Instant::now();
+            self.check_within(step).await;
+            if let Some(outcome) = self.first_load_outcome() {
+                return outcome;
+            }
+            // The check ended before its interval: the next one is due only then.
+            tokio::time::sleep(step.saturating_sub(started.elapsed())).await;
+        }
+    }
+
+    /// What [`Self::wait_for_first_load`] answers now, if waiting longer cannot change it.
+    fn first_load_outcome(&self) -> Option<Result<(), ReadFailure>> {
+        match self.status().state {
+            MirrorState::Current | MirrorState::Stale => Some(Ok(())),
+            MirrorState::NeverSynced | MirrorState::Misconfigured => Some(Err(self.not_loaded())),
+            MirrorState::Loading => None,
+        }
+    }
+
     /// The copy, or why there is none yet.
     pub fn data(&self) -> Result<Arc<MirrorData>, ReadFailure> {
         let data = self.inner.data.read().ok().and_then(|d| d.clone());

@@ -16,6 +16,10 @@ pub enum MirrorState {
     Loading,
     /// The table has no `$inited` marker for this prefix: nothing to serve.
     NeverSynced,
+    /// No copy, and the last attempt failed in a way no retry fixes by itself: the table does
+    /// not exist, the credentials or policy refuse it, or its keys are not LaunchDarkly's
+    /// layout (the last error says which). Retried anyway, in case someone fixes it.
+    Misconfigured,
     /// The copy is what DynamoDB held at the last check.
     Current,
     /// The last check failed: the copy is served as last read.
@@ -76,6 +80,15 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// True for failures a retry does not fix until someone changes a setting, a policy or
+    /// the table.
+    pub fn needs_a_fix(self) -> bool {
+        matches!(
+            self,
+            FailureKind::TableMissing | FailureKind::AccessDenied | FailureKind::WrongKeySchema
+        )
+    }
+
     /// The name callers see (`TABLE_MISSING`, ...), as it serializes.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -194,9 +207,16 @@ impl MirrorStatus {
 }
 
 impl Health {
+    fn last_failure_needs_a_fix(&self) -> bool {
+        self.last_error
+            .as_ref()
+            .is_some_and(|failure| failure.kind().needs_a_fix())
+    }
+
     pub(crate) fn status(&self, data: Option<&MirrorData>) -> MirrorStatus {
         let state = match (data, self.never_synced, self.failing) {
             (None, true, _) => MirrorState::NeverSynced,
+            (None, false, true) if self.last_failure_needs_a_fix() => MirrorState::Misconfigured,
             (None, false, _) => MirrorState::Loading,
             (Some(_), _, true) => MirrorState::Stale,
             (Some(_), _, false) => MirrorState::Current,
