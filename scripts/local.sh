@@ -5,14 +5,16 @@
 # launchdarkly-ofrep extension serving OFREP on 127.0.0.1:8016.
 #
 #   scripts/local.sh start [flags.json]   start everything, print the environment to export
-#   eval "$(scripts/local.sh env)"        export it (OFREP_ENDPOINT, the AWS and LaunchDarkly variables)
+#   eval "$(scripts/local.sh env)"        export it (OFREP_ENDPOINT, the AWS and LaunchDarkly variables,
+#                                         and PATH with the binaries: syncer, example-reader, ...)
 #   scripts/local.sh sync                 sync again (after editing the flags file); returns once
 #                                         the extension answers from the new data
-#   scripts/local.sh status               what runs, where
+#   scripts/local.sh status               what runs, on which ports, and its logs (exit 1: stopped)
 #   scripts/local.sh stop                 stop everything (the data is in memory: it goes too)
 #
-# Binaries: target/release/{syncer,launchdarkly-ofrep,launchdarkly-standin}, built with
-# `cargo build --release` the first time when missing (LOCAL_BIN_DIR picks another folder).
+# Binaries: target/release/{syncer,launchdarkly-ofrep,example-reader,launchdarkly-standin},
+# built with `cargo build --release` the first time when missing (LOCAL_BIN_DIR picks another
+# folder). Logs: target/local/{dynamodb,launchdarkly,ofrep}.log.
 # Ports: LOCAL_DYNAMODB_PORT (8000), LAUNCHDARKLY_OFREP_PORT (8016); state in LOCAL_STATE_DIR
 # (target/local).
 set -euo pipefail
@@ -39,6 +41,7 @@ export LAUNCHDARKLY_DYNAMODB_TABLE=$(cat "$state/table")
 export LAUNCHDARKLY_BASE_URI=$(cat "$state/launchdarkly.url")
 export LAUNCHDARKLY_SDK_KEY=$sdk_key
 export OFREP_ENDPOINT=http://127.0.0.1:$(cat "$state/ofrep.port")
+export PATH="$bin:\$PATH"
 EOF
 }
 
@@ -53,13 +56,14 @@ wait_for() {
   say "$name did not start; its log ($state/$name.log):"; tail -n 20 "$state/$name.log" >&2; stop; exit 1
 }
 
+binaries=(syncer launchdarkly-ofrep example-reader launchdarkly-standin)
 binaries() {
   local missing=
-  for b in syncer launchdarkly-ofrep launchdarkly-standin; do [ -x "$bin/$b" ] || missing=1; done
+  for b in "${binaries[@]}"; do [ -x "$bin/$b" ] || missing=1; done
   [ -z "$missing" ] && return
-  [ -n "${LOCAL_BIN_DIR:-}" ] && fail "no syncer, launchdarkly-ofrep and launchdarkly-standin in LOCAL_BIN_DIR=$bin"
-  say "building the binaries (cargo build --release, once)"
-  (cd "$root" && cargo build --release --locked --bin syncer --bin launchdarkly-ofrep --bin launchdarkly-standin)
+  [ -n "${LOCAL_BIN_DIR:-}" ] && fail "not all of ${binaries[*]} are in LOCAL_BIN_DIR=$bin"
+  say "building ${binaries[*]} (cargo build --release, once; a few minutes on a laptop)"
+  (cd "$root" && cargo build --release --locked $(printf -- '--bin %s ' "${binaries[@]}"))
 }
 
 start() {
@@ -103,6 +107,7 @@ start() {
   wait_for ofrep curl -sf -o /dev/null "http://127.0.0.1:$ofrep_port/health"
   trap - ERR
   say "DynamoDB Local on :$dynamo_port, a LaunchDarkly stand-in serving $flags, OFREP on :$ofrep_port"
+  say "binaries in $bin (try: $bin/example-reader eval payments-enabled --key alice); logs in $state/*.log"
   say "export the environment with: eval \"\$(scripts/local.sh env)\"; stop with: scripts/local.sh stop"
   environment
 }
@@ -154,23 +159,42 @@ sys.exit(f"local: the LaunchDarkly stand-in does not serve {path}; is it valid J
 PY
 }
 
+# Where each part listens, as status shows it.
+where() {
+  case $1 in
+    dynamodb) echo "http://127.0.0.1:$(cat "$state/dynamodb.port") (table $(cat "$state/table"))" ;;
+    launchdarkly) cat "$state/launchdarkly.url" 2>/dev/null ;;
+    ofrep) echo "http://127.0.0.1:$(cat "$state/ofrep.port") (OFREP, /health)" ;;
+  esac
+}
+
 status() {
+  local up=0
   for name in dynamodb launchdarkly ofrep; do
-    if running "$name"; then say "$name: running (pid $(cat "$state/$name.pid"))"; else say "$name: stopped"; fi
+    if running "$name"; then
+      up=$((up + 1))
+      say "$name: running, pid $(cat "$state/$name.pid"), $(where "$name"), log $state/$name.log"
+    else
+      say "$name: stopped"
+    fi
   done
-  running dynamodb && say "flags file: $(cat "$state/flags.path")"
-  return 0
+  [ "$up" -gt 0 ] || { say "nothing runs: scripts/local.sh start"; return 1; }
+  say "flags file: $(cat "$state/flags.path"); binaries: $bin"
+  [ "$up" -eq 3 ] || { say "only part of it runs: scripts/local.sh stop, then start"; return 1; }
 }
 
 stop() {
+  local stopped=()
   for name in ofrep launchdarkly dynamodb; do
     if running "$name"; then
+      say "stopping $name (pid $(cat "$state/$name.pid"))"
       kill "$(cat "$state/$name.pid")" 2>/dev/null || true
       for _ in $(seq 1 40); do running "$name" || break; sleep 0.25; done
+      stopped+=("$name")
     fi
     rm -f "$state/$name.pid"
   done
-  say "stopped"
+  if [ ${#stopped[@]} -eq 0 ]; then say "nothing was running"; else say "stopped: ${stopped[*]}"; fi
 }
 
 case "${1:-}" in

@@ -21,6 +21,9 @@ pub enum WebhookSigning {
     Checked,
     /// Unsigned webhooks are accepted (LAUNCHDARKLY_ALLOW_UNSIGNED_WEBHOOKS).
     Unsigned,
+    /// No webhook secret is configured here (a local table, the CLI): syncs from the CLI or
+    /// the schedule need none; a webhook would be refused.
+    NotConfigured,
     /// Every webhook is refused until this is fixed.
     Refusing { reason: String },
 }
@@ -59,6 +62,9 @@ impl Syncer {
     pub async fn status(&self) -> Result<StatusReport, StoreError> {
         let status = SyncStatus::read(self.store()).await?;
         let signing = match self.webhook_auth().await {
+            WebhookAuth::Refused(_) if !self.webhook_secret_configured() => {
+                WebhookSigning::NotConfigured
+            }
             WebhookAuth::Verify(_) => WebhookSigning::Checked,
             WebhookAuth::Unsigned => WebhookSigning::Unsigned,
             WebhookAuth::Refused(reason) => WebhookSigning::Refusing { reason },
@@ -165,6 +171,7 @@ impl StatusReport {
             match &self.webhook_signing {
                 WebhookSigning::Checked => "checked".to_string(),
                 WebhookSigning::Unsigned => "OFF: unsigned webhooks are accepted".to_string(),
+                WebhookSigning::NotConfigured => "no webhook secret configured (none needed for the CLI or the schedule; webhooks would be refused until LAUNCHDARKLY_WEBHOOK_SECRET_PARAM names it)".to_string(),
                 WebhookSigning::Refusing { reason } => format!("REFUSING every webhook: {reason}"),
             }
         ));

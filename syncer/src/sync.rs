@@ -235,6 +235,11 @@ impl Syncer {
         &self.store
     }
 
+    /// True when a webhook secret (its parameter, or its value) is configured.
+    pub fn webhook_secret_configured(&self) -> bool {
+        self.webhook_secret.is_some()
+    }
+
     /// How webhooks are authenticated now. Fails closed: with no secret, webhooks are refused
     /// unless unsigned ones were allowed explicitly (one WARN line per container says so).
     pub async fn webhook_auth(&self) -> WebhookAuth {

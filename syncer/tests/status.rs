@@ -39,7 +39,16 @@ async fn status_tells_the_story_of_a_tables_syncs() {
     assert_eq!(never["initialized"], false, "{never}");
     assert_eq!(never["generation"], Value::Null);
     assert_eq!(never["lastSync"], Value::Null);
-    assert_eq!(never["webhookSigning"]["state"], "refusing", "{never}");
+    assert_eq!(never["webhookSigning"]["state"], "notConfigured", "{never}");
+    // A configured secret parameter that does not exist refuses every webhook.
+    let missing = status(
+        &env,
+        &[(
+            "LAUNCHDARKLY_WEBHOOK_SECRET_PARAM",
+            "/status-test/no-such-secret",
+        )],
+    );
+    assert_eq!(missing["webhookSigning"]["state"], "refusing", "{missing}");
 
     assert!(run(&env, &["sync"], &[]).status.success());
     let synced = status(&env, &SIGNED);

@@ -25,13 +25,17 @@ fn bash_blocks(heading: &str) -> Vec<String> {
         .collect()
 }
 
-/// A folder holding the three binaries scripts/local.sh runs, under the names it expects.
+/// A folder holding the four binaries scripts/local.sh uses, under the names it expects.
 fn binaries(dir: &Path) {
     let standin = PathBuf::from(env!("CARGO_BIN_EXE_launchdarkly-standin"));
     let debug = standin.parent().expect("the binaries' folder");
     let fallback = |name: &str| debug.join(name).to_string_lossy().into_owned();
     for (name, path) in [
         ("syncer", function_binary("syncer", &fallback("syncer"))),
+        (
+            "example-reader",
+            function_binary("example-reader", &fallback("example-reader")),
+        ),
         (
             "launchdarkly-ofrep",
             layer_extension("launchdarkly-ofrep", &fallback("launchdarkly-ofrep")),
@@ -132,7 +136,28 @@ fn the_readme_try_it_locally_section_runs_as_written() {
         node[1]
     );
 
-    // `scripts/local.sh stop` (the last command) stopped every server.
+    // status named the ports and logs; the Rust SDK and the operator's CLI read the table.
+    assert!(
+        stderr.contains("dynamodb: running, pid")
+            && stderr.contains(&format!("127.0.0.1:{dynamo_port}"))
+            && stderr.contains("ofrep.log"),
+        "{stderr}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(r#""flag":"payments-enabled""#) && l.contains(r#""value":true"#)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no webhook secret configured"), "{stdout}");
+    // After stop, status says nothing runs, and fails.
+    assert!(lines.contains(&"local: everything is stopped"), "{stdout}");
+    assert!(
+        stderr.contains("stopped: ofrep launchdarkly dynamodb"),
+        "{stderr}"
+    );
+
+    // `scripts/local.sh stop` stopped every server.
     for port in [dynamo_port, ofrep_port] {
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
