@@ -222,6 +222,7 @@ aws-preflight-parameters:
 deploy: aws-preflight-parameters ## Deploy the stage ENV (default staging); checks credentials, region and the SDK key parameter first
 	$(MAKE) --no-print-directory build deploy-tools
 	$(SLS) deploy --stage $(ENV)
+	@echo "dashboard: $$($(MAKE) -s --no-print-directory dashboard-url)"
 
 .PHONY: staging production
 staging: ## make deploy ENV=staging
@@ -253,6 +254,11 @@ url: aws-preflight ## Print the webhook URL to paste into LaunchDarkly
 	@$(AWS) cloudformation describe-stacks --stack-name $(STACK) \
 	  --query "Stacks[0].Outputs[?OutputKey=='WebhookUrl'].OutputValue" --output text
 
+.PHONY: dashboard-url
+dashboard-url: aws-preflight ## Print the operators' CloudWatch dashboard URL (syncs, items written, readers' answers)
+	@$(AWS) cloudformation describe-stacks --stack-name $(STACK) \
+	  --query "Stacks[0].Outputs[?OutputKey=='DashboardUrl'].OutputValue" --output text
+
 .PHONY: reader-url
 reader-url: aws-preflight ## Print the example reader's base URL
 	@$(AWS) cloudformation describe-stacks --stack-name $(STACK) \
@@ -269,6 +275,7 @@ invoke: aws-preflight-parameters serverless-tools ## Run one sync now (serverles
 .PHONY: status
 status: aws-preflight-parameters serverless-tools ## The stage's sync state (last success and failure, generation, running sync, webhook signing) and its alarms
 	@$(SLS) invoke --function store --stage $(ENV) --data '{"status": true}'
+	@echo "dashboard: $$($(MAKE) -s --no-print-directory dashboard-url)"
 	@$(AWS) cloudwatch describe-alarms --alarm-names $(STACK)-sync-failures $(STACK)-sync-stale $(STACK)-readers-stale \
 	  --query "MetricAlarms[].[AlarmName,StateValue,StateReason]" --output table
 

@@ -269,6 +269,32 @@ class Template(unittest.TestCase):
         self.assertEqual(stale["AlarmName"], f"launchdarkly-dynamo-store-{STAGE}-sync-stale")
         self.assertIn("HasAlarmTopic", self.t["Conditions"])
 
+    def test_the_dashboard_shows_every_metric_the_pipeline_emits(self):
+        dashboard = resources_of_type(self.t, "AWS::CloudWatch::Dashboard")
+        self.assertEqual(len(dashboard), 1)
+        props = next(iter(dashboard.values()))["Properties"]
+        self.assertEqual(props["DashboardName"], f"launchdarkly-dynamo-store-{STAGE}")
+        text, variables = props["DashboardBody"]["Fn::Sub"]
+        self.assertEqual(set(re.findall(r"\$\{([A-Za-z:]+)\}", text)) - {"AWS::Region"}, set(variables))
+        body = json.loads(re.sub(r"\$\{[A-Za-z:]+\}", "x", text))
+        shown = set()
+        for widget in body["widgets"]:
+            for metric in widget["properties"].get("metrics", []):
+                shown.update(m for m in metric if isinstance(m, str) and m[0].isupper())
+        emitted = {  # syncer/src/metrics.rs and reader/src/metrics.rs
+            "SyncSucceeded", "SyncFailures", "SyncDuration", "ItemsWritten", "ItemsRepaired",
+            "ItemsDeleted", "ItemsSkipped", "Evaluations", "StaleAnswers", "UnavailableAnswers",
+            "StoreErrors", "DataAge",
+        }
+        self.assertLessEqual(emitted, shown, "every metric has a widget")
+        alarms = [w for w in body["widgets"] if w["type"] == "alarm"]
+        self.assertEqual(len(alarms), 1)
+        self.assertEqual(
+            {v["Fn::GetAtt"][0] for k, v in variables.items() if k.endswith("Alarm")},
+            {"SyncFailuresAlarm", "SyncStaleAlarm", "ReadersStaleAlarm"},
+        )
+        self.assertIn("DashboardUrl", self.t["Outputs"])
+
     def test_outputs_give_the_urls(self):
         self.assertIn("WebhookUrl", self.t["Outputs"])
         self.assertEqual("ReaderUrl" in self.t["Outputs"], EXAMPLES)
