@@ -260,15 +260,17 @@ async fn a_store_that_cannot_be_read_is_a_general_error_in_python_never_a_missin
     child.wait().ok();
 }
 
-/// The README's Python snippet, as written, against a running extension on its port.
+/// The Python snippet of docs/other-languages.md, as written, against a running extension on
+/// its port.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_readme_python_snippet_runs_as_written() {
-    let readme =
-        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-            .unwrap();
+async fn the_docs_python_snippet_runs_as_written() {
+    let readme = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/other-languages.md"),
+    )
+    .unwrap();
     let start = readme
         .find("```python\n")
-        .expect("a Python snippet in the README")
+        .expect("a Python snippet in docs/other-languages.md")
         + "```python\n".len();
     let snippet = &readme[start..start + readme[start..].find("```").unwrap()];
     assert!(snippet.contains("OFREP_ENDPOINT"), "{snippet}");

@@ -1,4 +1,4 @@
-//! The README's Rust service is this crate, word for word: its dependency lines and its whole
+//! The Rust service of docs/rust.md is this crate, word for word: its dependency lines and its whole
 //! `main.rs`, which evaluates a synced flag from DynamoDB Local and fails its start with the
 //! reason when the table does not exist.
 
@@ -11,10 +11,10 @@ fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The fenced blocks of `language` in the README section `heading`.
+/// The fenced blocks of `language` in the section `heading` of docs/rust.md.
 fn blocks(heading: &str, language: &str) -> Vec<String> {
-    let readme = std::fs::read_to_string(crate_dir().join("../../README.md")).unwrap();
-    let start = readme.find(heading).expect("the section in the README");
+    let readme = std::fs::read_to_string(crate_dir().join("../../docs/rust.md")).unwrap();
+    let start = readme.find(heading).expect("the section in docs/rust.md");
     let section = &readme[start + heading.len()..];
     let section = &section[..section.find("\n## ").unwrap_or(section.len())];
     section
@@ -27,7 +27,7 @@ fn blocks(heading: &str, language: &str) -> Vec<String> {
 const SECTION: &str = "## Using the store from another Rust service\n";
 
 #[test]
-fn the_readme_quotes_this_crate_word_for_word() {
+fn the_docs_quote_this_crate_word_for_word() {
     let read = |path: &Path| std::fs::read_to_string(crate_dir().join(path)).unwrap();
     let manifest = read(Path::new("Cargo.toml"));
     let dependencies = &manifest[manifest.find("[dependencies]").unwrap()..];
