@@ -17,16 +17,13 @@ const REQUEST_WAIT: Duration = Duration::from_millis(150);
 /// after that; answers are the store's clear error until it succeeds).
 const FIRST_LOAD_WAIT: Duration = Duration::from_secs(1);
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let in_lambda = launchdarkly_dynamo_common::in_lambda();
-    launchdarkly_dynamo_common::init_tracing(in_lambda);
-    let cli = Cli::parse();
-    let config = match cli.settings.validate() {
-        Ok(config) => ReaderConfig {
+/// The reader's settings, or `None` after saying (and, in Lambda, reporting) what is wrong.
+async fn validated(cli: &Cli) -> Option<ReaderConfig> {
+    match cli.settings.validate() {
+        Ok(config) => Some(ReaderConfig {
             request_wait: REQUEST_WAIT,
             ..config
-        },
+        }),
         Err(err) => {
             tracing::error!("invalid configuration: {err}");
             launchdarkly_dynamo_common::report_init_error(
@@ -34,8 +31,18 @@ async fn main() -> ExitCode {
                 &err.to_string(),
             )
             .await;
-            return ExitCode::from(2);
+            None
         }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let in_lambda = launchdarkly_dynamo_common::in_lambda();
+    launchdarkly_dynamo_common::init_tracing(in_lambda);
+    let cli = Cli::parse();
+    let Some(config) = validated(&cli).await else {
+        return ExitCode::from(2);
     };
     let command = match (in_lambda, cli.command) {
         (true, _) => None,

@@ -172,6 +172,30 @@ impl Settings {
             ),
         )?;
         let base_uri = self.base_uri.trim().trim_end_matches('/').to_string();
+        self.check_limits(&base_uri)?;
+        Ok(Config {
+            table,
+            prefix,
+            base_uri,
+            sdk_key,
+            webhook_secret,
+            allow_unsigned_webhooks: self.allow_unsigned_webhooks,
+            deletion_limit: if self.allow_mass_delete {
+                DeletionLimit::Unlimited
+            } else {
+                DeletionLimit::share(self.max_delete_percent)
+            },
+            secrets_ttl: Duration::from_secs(self.secrets_ttl_seconds),
+            sync_timeout: Duration::from_secs(self.sync_timeout_seconds),
+            http_timeout: Duration::from_secs(self.http_timeout_seconds),
+            lease_period: Duration::from_secs(self.lease_seconds),
+            max_response_bytes: self.max_response_mb.saturating_mul(1024 * 1024),
+            from_file: None,
+        })
+    }
+
+    /// The URL, timeouts, lease, deletion share and response size are usable.
+    fn check_limits(&self, base_uri: &str) -> Result<(), ConfigError> {
         if !(base_uri.starts_with("https://") || base_uri.starts_with("http://")) {
             return Err(ConfigError::Invalid(
                 "LAUNCHDARKLY_BASE_URI",
@@ -206,25 +230,7 @@ impl Settings {
                 "must be at least 1".to_string(),
             ));
         }
-        Ok(Config {
-            table,
-            prefix,
-            base_uri,
-            sdk_key,
-            webhook_secret,
-            allow_unsigned_webhooks: self.allow_unsigned_webhooks,
-            deletion_limit: if self.allow_mass_delete {
-                DeletionLimit::Unlimited
-            } else {
-                DeletionLimit::share(self.max_delete_percent)
-            },
-            secrets_ttl: Duration::from_secs(self.secrets_ttl_seconds),
-            sync_timeout: Duration::from_secs(self.sync_timeout_seconds),
-            http_timeout: Duration::from_secs(self.http_timeout_seconds),
-            lease_period: Duration::from_secs(self.lease_seconds),
-            max_response_bytes: self.max_response_mb.saturating_mul(1024 * 1024),
-            from_file: None,
-        })
+        Ok(())
     }
 }
 

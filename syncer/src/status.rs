@@ -113,30 +113,11 @@ fn age(at: SystemTime) -> Duration {
 impl StatusReport {
     /// The screen `syncer status` prints.
     pub fn to_text(&self) -> String {
-        let mut lines = vec![format!(
-            "table            {}{}",
-            self.table,
-            self.prefix
-                .as_deref()
-                .map(|p| format!(" (prefix {p})"))
-                .unwrap_or_default()
-        )];
-        lines.push(format!(
-            "data             {}",
-            match (self.initialized, self.generation) {
-                (false, _) =>
-                    "NEVER SYNCED (no $inited marker): readers have nothing to serve".to_string(),
-                (true, Some(generation)) => format!("generation {generation}"),
-                (true, None) => "synced by another writer (no data generation)".to_string(),
-            }
-        ));
-        lines.push(format!(
-            "last success     {}",
-            match (&self.last_success_at, self.last_success_age_seconds) {
-                (Some(at), Some(age)) => format!("{at} ({} ago)", human(age)),
-                _ => "none recorded".to_string(),
-            }
-        ));
+        let mut lines = vec![
+            format!("table            {}{}", self.table, self.prefix_text()),
+            format!("data             {}", self.data_text()),
+            format!("last success     {}", self.last_success_text()),
+        ];
         if let Some(note) = &self.last_sync {
             lines.push(format!("  summary        {}", note.note));
         }
@@ -145,37 +126,64 @@ impl StatusReport {
                 "pending          generation {pending}: a sync died before committing; the next one commits a full reload"
             ));
         }
-        lines.push(format!(
-            "running sync     {}",
-            self.running_sync_lease_expires_at
-                .as_deref()
-                .map_or("none".to_string(), |at| format!(
-                    "yes, its lease expires at {at}"
-                ))
-        ));
-        lines.push(format!(
-            "last failure     {}",
-            self.last_failure
-                .as_ref()
-                .map_or("none recorded".to_string(), |note| {
-                    format!(
-                        "{} ({} ago): {}",
-                        note.at,
-                        human(note.age_seconds),
-                        note.note
-                    )
-                })
-        ));
-        lines.push(format!(
-            "webhook signing  {}",
-            match &self.webhook_signing {
-                WebhookSigning::Checked => "checked".to_string(),
-                WebhookSigning::Unsigned => "OFF: unsigned webhooks are accepted".to_string(),
-                WebhookSigning::NotConfigured => "no webhook secret configured (none needed for the CLI or the schedule; webhooks would be refused until LAUNCHDARKLY_WEBHOOK_SECRET_PARAM names it)".to_string(),
-                WebhookSigning::Refusing { reason } => format!("REFUSING every webhook: {reason}"),
-            }
-        ));
+        lines.push(format!("running sync     {}", self.running_text()));
+        lines.push(format!("last failure     {}", self.last_failure_text()));
+        lines.push(format!("webhook signing  {}", self.webhook_signing.text()));
         lines.join("\n")
+    }
+
+    fn prefix_text(&self) -> String {
+        self.prefix
+            .as_deref()
+            .map(|p| format!(" (prefix {p})"))
+            .unwrap_or_default()
+    }
+
+    fn data_text(&self) -> String {
+        match (self.initialized, self.generation) {
+            (false, _) => "NEVER SYNCED (no $inited marker): readers have nothing to serve".into(),
+            (true, Some(generation)) => format!("generation {generation}"),
+            (true, None) => "synced by another writer (no data generation)".into(),
+        }
+    }
+
+    fn last_success_text(&self) -> String {
+        match (&self.last_success_at, self.last_success_age_seconds) {
+            (Some(at), Some(age)) => format!("{at} ({} ago)", human(age)),
+            _ => "none recorded".to_string(),
+        }
+    }
+
+    fn running_text(&self) -> String {
+        self.running_sync_lease_expires_at
+            .as_deref()
+            .map_or("none".to_string(), |at| {
+                format!("yes, its lease expires at {at}")
+            })
+    }
+
+    fn last_failure_text(&self) -> String {
+        self.last_failure
+            .as_ref()
+            .map_or("none recorded".to_string(), |note| {
+                format!(
+                    "{} ({} ago): {}",
+                    note.at,
+                    human(note.age_seconds),
+                    note.note
+                )
+            })
+    }
+}
+
+impl WebhookSigning {
+    fn text(&self) -> String {
+        match self {
+            WebhookSigning::Checked => "checked".to_string(),
+            WebhookSigning::Unsigned => "OFF: unsigned webhooks are accepted".to_string(),
+            WebhookSigning::NotConfigured => "no webhook secret configured (none needed for the CLI or the schedule; webhooks would be refused until LAUNCHDARKLY_WEBHOOK_SECRET_PARAM names it)".to_string(),
+            WebhookSigning::Refusing { reason } => format!("REFUSING every webhook: {reason}"),
+        }
     }
 }
 

@@ -353,19 +353,8 @@ impl Syncer {
             }
             Turn::Held(lease) => lease,
         };
-        // A webhook that holds the lease reconciles too when a waiting trigger asked for it, so
-        // one sync answers everyone who arrived before it fetched.
-        let reconcile = trigger.reconciles() || lease.must_reconcile();
-        let plan = ApplyPlan {
-            trigger,
-            reconcile,
-            deletion_limit: match request.allow_mass_delete {
-                true => DeletionLimit::Unlimited,
-                false => self.config.deletion_limit,
-            },
-            deadline,
-            started,
-        };
+        let plan = self.plan(&request, &lease, deadline, started);
+        let reconcile = plan.reconcile;
         let result = self
             .bounded(
                 deadline,
@@ -390,6 +379,28 @@ impl Syncer {
                 *last = None;
                 Err(err)
             }
+        }
+    }
+
+    /// How the lease holder applies what it fetches for `request`.
+    fn plan(
+        &self,
+        request: &SyncRequest,
+        lease: &SyncLease,
+        deadline: Instant,
+        started: Instant,
+    ) -> ApplyPlan {
+        ApplyPlan {
+            trigger: request.trigger,
+            // A webhook that holds the lease reconciles too when a waiting trigger asked for
+            // it, so one sync answers everyone who arrived before it fetched.
+            reconcile: request.trigger.reconciles() || lease.must_reconcile(),
+            deletion_limit: match request.allow_mass_delete {
+                true => DeletionLimit::Unlimited,
+                false => self.config.deletion_limit,
+            },
+            deadline,
+            started,
         }
     }
 
