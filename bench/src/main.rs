@@ -144,18 +144,32 @@ fn peak_rss(command: &Command) -> anyhow::Result<f64> {
     Ok(kib / 1024.0)
 }
 
+/// `make bench`: this pipeline beside LaunchDarkly's official Node.js DynamoDB store, on the
+/// same DynamoDB Local and data, in one run.
+#[derive(clap::Parser)]
+struct Args {
+    /// The example-reader binary measured (the deployed artifact, unzipped).
+    reader_binary: String,
+    /// The launchdarkly-ofrep extension binary measured.
+    extension_binary: String,
+    /// Where the results go (Markdown).
+    results: String,
+    /// How many times each measure runs.
+    #[arg(default_value_t = 5)]
+    runs: usize,
+    /// An experiment knob: batches in flight for the store's full syncs.
+    #[arg(long, env = "BENCH_BATCH_CONCURRENCY", default_value_t = DEFAULT_BATCH_CONCURRENCY)]
+    batch_concurrency: usize,
+}
+
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let (reader_binary, extension_binary, results) = match args.as_slice() {
-        [_, reader, extension, results, ..] => (reader.clone(), extension.clone(), results.clone()),
-        _ => bail!("usage: launchdarkly-dynamo-bench <example-reader binary> <launchdarkly-ofrep extension> <results.md> [runs]"),
-    };
-    let runs: usize = args.get(4).map(|r| r.parse()).transpose()?.unwrap_or(5);
-    // An experiment knob: BENCH_BATCH_CONCURRENCY overrides the store's default.
-    let batch_concurrency: usize = std::env::var("BENCH_BATCH_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_BATCH_CONCURRENCY);
+    let Args {
+        reader_binary,
+        extension_binary,
+        results,
+        runs,
+        batch_concurrency,
+    } = <Args as clap::Parser>::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
