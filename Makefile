@@ -280,5 +280,5 @@ status: aws-preflight-parameters serverless-tools ## The stage's sync state (las
 	  --query "MetricAlarms[].[AlarmName,StateValue,StateReason]" --output table
 
 .PHONY: invoke-clean-up
-invoke-clean-up: serverless-tools ## One sync that may delete any number of flags (after removing them in LaunchDarkly)
+invoke-clean-up: aws-preflight-parameters serverless-tools ## One sync that may delete any number of flags (after removing them in LaunchDarkly)
 	$(SLS) invoke --function store --stage $(ENV) --data '{"allowMassDelete": true}'
