@@ -12,8 +12,8 @@ bold=$(tput bold 2>/dev/null || true); plain=$(tput sgr0 2>/dev/null || true)
 step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 python=.venv/bin/python
 
-step "Building the syncer, the example reader and the LaunchDarkly stand-in (debug build)"
-cargo build --locked --quiet --bin syncer --bin example-reader --bin launchdarkly-standin
+step "Building the syncer, the example reader, the LaunchDarkly stand-in and the local tool (debug build)"
+cargo build --locked --quiet --bin syncer --bin example-reader --bin launchdarkly-standin --bin launchdarkly-dynamo-local
 bin=target/debug
 
 work=$(mktemp -d -t ld-demo.XXXXXX)
@@ -31,7 +31,7 @@ export RUST_LOG=warn
 echo "LaunchDarkly stand-in at $LAUNCHDARKLY_BASE_URI, serving 4 flags and 1 segment from demo/flags.json"
 
 step "Creating the table $LAUNCHDARKLY_DYNAMODB_TABLE in DynamoDB Local"
-$python scripts/create-table.py "$LAUNCHDARKLY_DYNAMODB_TABLE"
+"$bin/launchdarkly-dynamo-local" create-table "$LAUNCHDARKLY_DYNAMODB_TABLE"
 
 summary() { $python scripts/demo_format.py summary; }
 
@@ -75,7 +75,7 @@ evaluate payments-enabled alice '{"kind":"user","key":"alice"}'
 evaluate payments-enabled bob '{"kind":"user","key":"bob"}'
 
 step "The reader's HTTP API, served locally by the same handler as the Lambda (example-reader serve)"
-port=$($python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$("$bin/launchdarkly-dynamo-local" free-port)
 "$bin/example-reader" serve --port "$port" &
 server=$!
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/flags" && break; sleep 0.1; done

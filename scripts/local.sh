@@ -12,7 +12,8 @@
 #   scripts/local.sh status               what runs, on which ports, and its logs (exit 1: stopped)
 #   scripts/local.sh stop                 stop everything (the data is in memory: it goes too)
 #
-# Binaries: target/release/{syncer,launchdarkly-ofrep,example-reader,launchdarkly-standin},
+# Binaries: target/release/{syncer,launchdarkly-ofrep,example-reader,launchdarkly-standin,
+# launchdarkly-dynamo-local},
 # built with `cargo build --release` the first time when missing (LOCAL_BIN_DIR picks another
 # folder). Logs: target/local/{dynamodb,launchdarkly,ofrep}.log.
 # Ports: LOCAL_DYNAMODB_PORT (8000), LAUNCHDARKLY_OFREP_PORT (8016); state in LOCAL_STATE_DIR
@@ -56,7 +57,7 @@ wait_for() {
   say "$name did not start; its log ($state/$name.log):"; tail -n 20 "$state/$name.log" >&2; stop; exit 1
 }
 
-binaries=(syncer launchdarkly-ofrep example-reader launchdarkly-standin)
+binaries=(syncer launchdarkly-ofrep example-reader launchdarkly-standin launchdarkly-dynamo-local)
 binaries() {
   local missing=
   for b in "${binaries[@]}"; do [ -x "$bin/$b" ] || missing=1; done
@@ -97,7 +98,7 @@ start() {
     -d '{}' "http://127.0.0.1:$dynamo_port"
 
   eval "$(environment)"
-  "$root/.venv/bin/python" "$root/scripts/create-table.py" "$table" >&2
+  "$bin/launchdarkly-dynamo-local" create-table "$table" >&2
   sync
   # The extension outside Lambda serves OFREP until stopped; without an SDK key it sends no
   # analytics events anywhere.

@@ -10,7 +10,7 @@ cd "$root"
 extension=${1:-target/debug/launchdarkly-ofrep}
 report=${2:-target/ofrep-conformance}
 
-cargo build --locked --quiet --bin syncer --bin launchdarkly-standin
+cargo build --locked --quiet --bin syncer --bin launchdarkly-standin --bin launchdarkly-dynamo-local
 [ -x "$extension" ] || cargo build --locked --quiet --bin launchdarkly-ofrep
 
 work=$(mktemp -d -t ofrep-conformance.XXXXXX)
@@ -22,10 +22,10 @@ for _ in $(seq 1 100); do [ -s "$work/ld-url" ] && break; sleep 0.1; done
 
 export LAUNCHDARKLY_DYNAMODB_TABLE=ofrep-conformance
 export RUST_LOG=warn
-.venv/bin/python scripts/create-table.py "$LAUNCHDARKLY_DYNAMODB_TABLE" >/dev/null
+target/debug/launchdarkly-dynamo-local create-table "$LAUNCHDARKLY_DYNAMODB_TABLE" >/dev/null
 LAUNCHDARKLY_BASE_URI=$(cat "$work/ld-url") LAUNCHDARKLY_SDK_KEY=conformance-sdk-key target/debug/syncer sync >/dev/null
 
-free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { target/debug/launchdarkly-dynamo-local free-port; }
 wait_port() {
   for _ in $(seq 1 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0

@@ -100,6 +100,31 @@ pub async fn create_table_with_keys(
     name
 }
 
+/// Creates the table `name` in the official layout unless it exists (for the local setup's
+/// scripts, which name their tables).
+pub async fn ensure_table(client: &Client, name: &str) -> Result<(), String> {
+    let tables = client
+        .list_tables()
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    if tables.table_names().iter().any(|t| t == name) {
+        return Ok(());
+    }
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("namespace"))
+        .attribute_definitions(attribute("key"))
+        .key_schema(key("namespace", KeyType::Hash))
+        .key_schema(key("key", KeyType::Range))
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| format!("{e:?}"))
+}
+
 fn attribute(name: &str) -> AttributeDefinition {
     AttributeDefinition::builder()
         .attribute_name(name)

@@ -25,7 +25,7 @@ fn bash_blocks(heading: &str) -> Vec<String> {
         .collect()
 }
 
-/// A folder holding the four binaries scripts/local.sh uses, under the names it expects.
+/// A folder holding the binaries scripts/local.sh uses, under the names it expects.
 fn binaries(dir: &Path) {
     let standin = PathBuf::from(env!("CARGO_BIN_EXE_launchdarkly-standin"));
     let debug = standin.parent().expect("the binaries' folder");
@@ -43,6 +43,10 @@ fn binaries(dir: &Path) {
         (
             "launchdarkly-standin",
             standin.to_string_lossy().into_owned(),
+        ),
+        (
+            "launchdarkly-dynamo-local",
+            env!("CARGO_BIN_EXE_launchdarkly-dynamo-local").to_string(),
         ),
     ] {
         assert!(
