@@ -199,10 +199,7 @@ impl Reader {
     /// failed: the answer then comes at once (from the copy, marked stale, or the store's
     /// error before any copy) instead of waiting on a failing DynamoDB at every request.
     pub async fn check_before_answer(&self) {
-        let status = self.mirror.status();
-        // A table found never synced is an answer from DynamoDB, not a failing store.
-        let failing = status.failing_since.is_some() && status.state != MirrorState::NeverSynced;
-        if self.request_wait.is_zero() || failing {
+        if self.request_wait.is_zero() || self.mirror.last_check_failed() {
             self.mirror.check();
         } else {
             self.mirror.check_within(self.request_wait).await;

@@ -365,8 +365,9 @@ impl Table {
             .transact_until(&actions, deadline, || false, &mut requests)
             .await
         {
-            TransactionEnd::Written | TransactionEnd::Stopped => Ok(Transacted::Written),
-            TransactionEnd::Refused => Ok(Transacted::Refused),
+            TransactionEnd::Written => Ok(Transacted::Written),
+            // Nothing was sent, so nothing was applied.
+            TransactionEnd::Refused | TransactionEnd::Stopped => Ok(Transacted::Refused),
             TransactionEnd::Failed { code, message } => Err(StoreError::dynamo_parts(
                 "TransactWriteItems",
                 &self.name,

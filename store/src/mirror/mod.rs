@@ -209,6 +209,15 @@ impl Mirror {
         }
     }
 
+    /// True while the last check could not read DynamoDB (a table found never synced is an
+    /// answer, not a failure). Cheap enough for every request, unlike [`Self::status`], which
+    /// counts the copy's items.
+    pub fn last_check_failed(&self) -> bool {
+        self.inner.health.lock().is_ok_and(|health| {
+            health.failing && !matches!(health.last_error, Some(ReadFailure::NeverSynced { .. }))
+        })
+    }
+
     /// The copy, or why there is none yet.
     pub fn data(&self) -> Result<Arc<MirrorData>, ReadFailure> {
         let data = self.inner.data.read().ok().and_then(|d| d.clone());
