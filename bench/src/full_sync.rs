@@ -17,7 +17,10 @@ use launchdarkly_dynamo_store::schema::{estimated_item_size, item_attributes};
 use launchdarkly_dynamo_store::{Compare, DynamoDbStoreBuilder, Kind, Snapshot};
 use launchdarkly_dynamo_testkit::dynamodb::{client, create_table};
 
-use crate::{data, node_reference, Ratio, Row, Sample};
+use crate::data;
+use crate::process::node_reference;
+use crate::results::{Ratio, Row, Sample};
+use crate::syncs::fenced_sync;
 
 /// Items per size: the bench's usual data set, and ten times it.
 const SIZES: [(usize, usize); 2] = [(1_000, 200), (10_000, 2_000)];
@@ -71,7 +74,7 @@ fn measure(
                 .client(client())
                 .build()
                 .await?;
-            let (ms, _) = crate::fenced_sync(&store, snapshot, Compare::Versions).await?;
+            let (ms, _) = fenced_sync(&store, snapshot, Compare::Versions).await?;
             let fenced_floor = fenced_floor(snapshot).await?;
             let batch_floor = batch_floor(snapshot).await?;
             anyhow::Ok((ms, fenced_floor, batch_floor))

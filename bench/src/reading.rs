@@ -74,7 +74,7 @@ impl Fixture {
     /// Syncs the next version, which serves a value no earlier version served.
     pub async fn change(&mut self) -> anyhow::Result<()> {
         self.version += 1;
-        crate::fenced_sync(
+        crate::syncs::fenced_sync(
             &self.store,
             &snapshot(self.version),
             launchdarkly_dynamo_store::Compare::Versions,
@@ -313,7 +313,7 @@ pub fn proxy() -> DynamoProxy {
     DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint())
 }
 
-use crate::{Ratio, Row, Sample};
+use crate::results::{Ratio, Row, Sample};
 
 fn sample_of(values: impl IntoIterator<Item = f64>) -> Sample {
     let mut sample = Sample::default();
@@ -327,22 +327,47 @@ fn percent(missing: usize, total: usize) -> f64 {
     100.0 * missing as f64 / total.max(1) as f64
 }
 
+/// What the read-side measures run.
+pub struct Binaries<'a> {
+    pub reader: &'a str,
+    pub extension: &'a str,
+}
+
 /// Every read-side measure, as rows of the results table.
 pub fn rows(
     runtime: &tokio::runtime::Runtime,
     runs: usize,
-    reader_binary: &str,
-    extension_binary: &str,
+    binaries: &Binaries,
 ) -> anyhow::Result<Vec<Row>> {
     let endpoint = launchdarkly_dynamo_testkit::dynamodb::endpoint();
-    let mut rows = Vec::new();
+    let mut rows = change_rows(runtime, runs, binaries, &endpoint)?;
+    rows.extend(outage_rows(runtime, binaries.extension)?);
+    rows.extend(read_rows(runtime, binaries.extension)?);
+    rows.extend(burst_rows(runtime, binaries.extension, &endpoint)?);
+    rows.extend(cold_start_rows(
+        runtime,
+        runs,
+        binaries.extension,
+        &endpoint,
+    )?);
+    Ok(rows)
+}
 
+/// A change synced → answered by a warm extension and reader, and by the Node SDK.
+fn change_rows(
+    runtime: &tokio::runtime::Runtime,
+    runs: usize,
+    binaries: &Binaries,
+    endpoint: &str,
+) -> anyhow::Result<Vec<Row>> {
+    let (reader_binary, extension_binary) = (binaries.reader, binaries.extension);
+    let mut rows = Vec::new();
     eprintln!("bench: change synced → answered");
     let (mut ext, mut rdr, mut node) = (Sample::default(), Sample::default(), Sample::default());
     runtime.block_on(async {
         let mut fixture = Fixture::new("bench-fresh").await?;
-        let extension = extension(extension_binary, &fixture.table, &endpoint).await?;
-        let reader = reader(reader_binary, &fixture.table, &endpoint).await?;
+        let extension = extension(extension_binary, &fixture.table, endpoint).await?;
+        let reader = reader(reader_binary, &fixture.table, endpoint).await?;
         for _ in 0..runs {
             ext.push(change_latency(&extension, &mut fixture).await?);
             rdr.push(change_latency(&reader, &mut fixture).await?);
@@ -351,7 +376,7 @@ pub fn rows(
     })?;
     let mut fixture = runtime.block_on(Fixture::new("bench-fresh-node"))?;
     for _ in 0..runs {
-        node.push(node_change_latency(runtime, &mut fixture, &endpoint)?);
+        node.push(node_change_latency(runtime, &mut fixture, endpoint)?);
     }
     for (what, ours) in [("extension (OFREP)", ext), ("example-reader serve", rdr)] {
         rows.push(Row {
@@ -363,7 +388,15 @@ pub fn rows(
             goal: "≤ 2,000 ms",
         });
     }
+    Ok(rows)
+}
 
+/// Answers while DynamoDB answers 500s or stalls: latency, and answers without a value.
+fn outage_rows(
+    runtime: &tokio::runtime::Runtime,
+    extension_binary: &str,
+) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
     for (name, outage) in [
         ("500s", Outage::InternalServerError),
         ("a stall", Outage::Stall),
@@ -409,7 +442,15 @@ pub fn rows(
             goal: "0 %",
         });
     }
+    Ok(rows)
+}
 
+/// DynamoDB reads of a warm container: idle, answering, and for one change.
+fn read_rows(
+    runtime: &tokio::runtime::Runtime,
+    extension_binary: &str,
+) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
     eprintln!("bench: DynamoDB reads per container");
     let (quiet, idle, change, node_idle) = runtime.block_on(async {
         let mut fixture = Fixture::new("bench-reads").await?;
@@ -468,11 +509,20 @@ pub fn rows(
         ratio: Ratio::None,
         goal: "generation check(s) + the flag",
     });
+    Ok(rows)
+}
 
+/// The extension's memory through a burst of large contexts.
+fn burst_rows(
+    runtime: &tokio::runtime::Runtime,
+    extension_binary: &str,
+    endpoint: &str,
+) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
     eprintln!("bench: extension memory through a burst of large contexts");
     let (before, peak, after) = runtime.block_on(async {
         let fixture = Fixture::new("bench-burst").await?;
-        let running = ofrep::start(extension_binary, &fixture.table, &endpoint).await?;
+        let running = ofrep::start(extension_binary, &fixture.table, endpoint).await?;
         let before = running.rss_mib()?;
         burst(&running.base_url).await;
         let peak = running.peak_rss_mib()?;
@@ -495,7 +545,17 @@ pub fn rows(
             goal: "far below the function's memory; returned after",
         });
     }
+    Ok(rows)
+}
 
+/// The extension's cold start with DynamoDB up, refusing connections and stalled.
+fn cold_start_rows(
+    runtime: &tokio::runtime::Runtime,
+    runs: usize,
+    extension_binary: &str,
+    endpoint: &str,
+) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
     eprintln!("bench: extension cold start with DynamoDB up, refusing, stalled");
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -517,7 +577,7 @@ pub fn rows(
                 let target = match (&setup, name) {
                     (Some(closed), _) => closed.clone(),
                     (None, "stalled") => proxy.endpoint().to_string(),
-                    _ => endpoint.clone(),
+                    _ => endpoint.to_string(),
                 };
                 let running = ofrep::start(extension_binary, &fixture.table, &target).await?;
                 proxy.set_outage(Outage::None);

@@ -25,7 +25,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
-    /// Evaluate one flag (or all flags with --all) for a context and print the result as JSON.
+    /// Evaluate one flag (or all flags with --all) for a context and print the result as JSON
+    /// (or, with --text, as lines for a person).
     Eval {
         /// The flag key.
         #[arg(required_unless_present = "all")]
@@ -46,6 +47,9 @@ pub enum Command {
         /// default: a local evaluation should not create contexts in your account.
         #[arg(long)]
         send_events: bool,
+        /// Print one line for a person (flag, context key, value, reason) instead of JSON.
+        #[arg(long)]
+        text: bool,
     },
     /// Serve the HTTP API (`GET /flags/{key}`, `GET /flags`, OFREP's `POST
     /// /ofrep/v1/evaluate/flags[/{key}]`) on 127.0.0.1, as the Lambda answers it, to try it

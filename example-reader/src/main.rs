@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use example_reader::routes::{all_flags_body, flag_body, ErrorBody};
+use example_reader::routes::{all_flags_body, flag_body, flag_line, ErrorBody};
 use example_reader::{after_answer, app, lambda_app, Cli, Command};
 use launchdarkly_dynamo_common::server::ServerLimits;
 use launchdarkly_dynamo_reader::startup::{start_reader, StartError};
@@ -56,17 +56,9 @@ async fn main() -> ExitCode {
         None | Some(Command::Serve { .. }) => true,
         Some(Command::Eval { send_events, .. }) => *send_events,
     };
-    let reader = match start_reader(&config, send_events).await {
-        Ok(reader) => Arc::new(reader),
-        Err(err) => {
-            tracing::error!("could not start the reader: {err}");
-            launchdarkly_dynamo_common::report_init_error("Runtime.InitError", &err.to_string())
-                .await;
-            return match err {
-                StartError::Configuration(_) => ExitCode::from(2),
-                StartError::Client(_) => ExitCode::FAILURE,
-            };
-        }
+    let reader = match start(&config, send_events).await {
+        Ok(reader) => reader,
+        Err(code) => return code,
     };
     if !matches!(command, Some(Command::Eval { .. })) {
         reader.check_within(FIRST_LOAD_WAIT).await;
@@ -86,8 +78,34 @@ async fn main() -> ExitCode {
             context,
             key,
             kind,
+            text,
             ..
-        }) => eval(&reader, flag.filter(|_| !all), context, key, kind).await,
+        }) => {
+            let question = Question {
+                flag: flag.filter(|_| !all),
+                context,
+                key,
+                kind,
+                text,
+            };
+            eval(&reader, question).await
+        }
+    }
+}
+
+/// The read engine, or the exit status after saying (and telling Lambda) why it cannot start.
+async fn start(config: &ReaderConfig, send_events: bool) -> Result<Arc<Reader>, ExitCode> {
+    match start_reader(config, send_events).await {
+        Ok(reader) => Ok(Arc::new(reader)),
+        Err(err) => {
+            tracing::error!("could not start the reader: {err}");
+            launchdarkly_dynamo_common::report_init_error("Runtime.InitError", &err.to_string())
+                .await;
+            Err(match err {
+                StartError::Configuration(_) => ExitCode::from(2),
+                StartError::Client(_) => ExitCode::FAILURE,
+            })
+        }
     }
 }
 
@@ -141,14 +159,46 @@ async fn serve_locally(reader: Arc<Reader>, port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `example-reader eval`: one line of JSON, or one line saying why the store cannot answer.
-async fn eval(
+/// The evaluation of one flag (or of every flag) as `eval` prints it.
+fn answer(
     reader: &Reader,
+    flag: Option<&str>,
+    context: &launchdarkly_server_sdk::Context,
+    text: bool,
+) -> Result<String, launchdarkly_dynamo_reader::Unavailable> {
+    let line =
+        |evaluation: &launchdarkly_dynamo_reader::Evaluation| flag_line(evaluation, context.key());
+    Ok(match flag {
+        Some(flag) if text => line(&reader.evaluate(flag, context)?),
+        Some(flag) => flag_body(&reader.evaluate(flag, context)?).to_string(),
+        None if text => {
+            let lines: Vec<String> = reader.evaluate_all(context)?.iter().map(line).collect();
+            lines.join("\n")
+        }
+        None => all_flags_body(&reader.evaluate_all(context)?).to_string(),
+    })
+}
+
+/// What `example-reader eval` was asked.
+struct Question {
+    /// One flag, or every flag when `None`.
     flag: Option<String>,
     context: Option<String>,
     key: Option<String>,
     kind: String,
-) -> ExitCode {
+    /// Lines for a person instead of JSON.
+    text: bool,
+}
+
+/// `example-reader eval`: one line of JSON, or one line saying why the store cannot answer.
+async fn eval(reader: &Reader, question: Question) -> ExitCode {
+    let Question {
+        flag,
+        context,
+        key,
+        kind,
+        text,
+    } = question;
     let context = match parse_context(context.as_deref(), key.as_deref(), Some(&kind)) {
         Ok(context) => context,
         Err(err) => {
@@ -161,14 +211,11 @@ async fn eval(
     reader
         .check_within(settings.check_timeout + settings.load_timeout)
         .await;
-    let answer = match &flag {
-        Some(flag) => reader.evaluate(flag, &context).map(|e| flag_body(&e)),
-        None => reader.evaluate_all(&context).map(|e| all_flags_body(&e)),
-    };
+    let answer = answer(reader, flag.as_deref(), &context, text);
     reader.close();
     match answer {
         Ok(result) => {
-            launchdarkly_dynamo_common::print_line(&result.to_string());
+            launchdarkly_dynamo_common::print_line(&result);
             ExitCode::SUCCESS
         }
         Err(unavailable) => {

@@ -115,6 +115,30 @@ fn context_of(
     parse_context(parameter("context"), parameter("key"), parameter("kind"))
 }
 
+/// One line for a person: `flag  context-key -> value (REASON detail)`, stale data marked.
+pub fn flag_line(evaluation: &Evaluation, context_key: &str) -> String {
+    let reason = serde_json::to_value(&evaluation.reason).unwrap_or(Value::Null);
+    let text = |name: &str| reason.get(name).and_then(Value::as_str).unwrap_or_default();
+    let detail = match text("kind") {
+        "RULE_MATCH" => text("ruleId"),
+        "ERROR" => text("errorKind"),
+        "PREREQUISITE_FAILED" => text("prerequisiteKey"),
+        _ => "",
+    };
+    let why = [text("kind"), detail].join(" ");
+    let value = evaluation.value.clone().unwrap_or(Value::Null).to_string();
+    let stale = if evaluation.freshness.stale {
+        ", stale data"
+    } else {
+        ""
+    };
+    format!(
+        "{:<17} {context_key:<6} -> {value:<16} ({}{stale})",
+        evaluation.flag,
+        why.trim_end()
+    )
+}
+
 /// `{"flags":{key:value}}`.
 pub fn all_flags_body(evaluations: &[Evaluation]) -> Value {
     let flags: Map<String, Value> = evaluations

@@ -38,6 +38,9 @@ pub enum Command {
         /// tests and air-gapped setups. No SDK key is needed then.
         #[arg(long, value_name = "FILE")]
         from_file: Option<std::path::PathBuf>,
+        /// Print the summary as one line for a person instead of JSON.
+        #[arg(long)]
+        text: bool,
     },
     /// Show the table's sync state: the last successful sync and its summary, the data
     /// generation, a running sync's lease, the last failure, whether webhooks are signed.

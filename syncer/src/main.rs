@@ -21,6 +21,7 @@ async fn main() -> ExitCode {
         Some(Command::Status { .. }) => cli.settings.validate_for_status(),
         Some(Command::Sync {
             from_file: Some(path),
+            ..
         }) => cli.settings.validate_for_file(path),
         _ => cli.settings.validate(),
     };
@@ -66,7 +67,8 @@ async fn main() -> ExitCode {
     match cli.command {
         Some(Command::Status { json }) => print_status(&syncer, json).await,
         _ if in_lambda => serve_lambda(&syncer).await,
-        _ => sync_once(&syncer).await,
+        Some(Command::Sync { text, .. }) => sync_once(&syncer, text).await,
+        None => sync_once(&syncer, false).await,
     }
 }
 
@@ -111,14 +113,17 @@ async fn serve_lambda(syncer: &Syncer) -> ExitCode {
     }
 }
 
-/// `syncer sync`: one reconciling sync, one JSON line.
-async fn sync_once(syncer: &Syncer) -> ExitCode {
+/// `syncer sync`: one reconciling sync, one JSON line (or one line of text).
+async fn sync_once(syncer: &Syncer, text: bool) -> ExitCode {
     let deadline = Instant::now() + Duration::from_secs(24 * 3600);
     match syncer.sync(Trigger::Cli, deadline).await {
         Ok(summary) => {
-            launchdarkly_dynamo_common::print_line(
-                &serde_json::to_string(&summary).unwrap_or_default(),
-            );
+            let line = if text {
+                summary.to_text()
+            } else {
+                serde_json::to_string(&summary).unwrap_or_default()
+            };
+            launchdarkly_dynamo_common::print_line(&line);
             if summary.is_partial() {
                 tracing::warn!(
                     "sync partial: {} item(s) skipped and their stored rows kept (see the lines above)",

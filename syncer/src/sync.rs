@@ -135,6 +135,31 @@ impl Summary {
     pub fn is_partial(&self) -> bool {
         !self.skipped.is_empty()
     }
+
+    /// One line for a person: `4 flags, 1 segment from LaunchDarkly: 1 written, ...`.
+    pub fn to_text(&self) -> String {
+        let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+        let mut line = format!(
+            "{}, {} from LaunchDarkly: {} written, {} unchanged, {} deleted",
+            plural(self.flags, "flag"),
+            plural(self.segments, "segment"),
+            self.written,
+            self.unchanged,
+            self.deleted,
+        );
+        if self.repaired > 0 {
+            line.push_str(&format!(", {} repaired", self.repaired));
+        }
+        if self.not_modified {
+            line = "LaunchDarkly answered 304: nothing changed since the last sync".to_owned();
+        } else if self.covered {
+            line = "covered by another sync that started after this trigger".to_owned();
+        }
+        if self.is_partial() {
+            line.push_str(&format!(", {} skipped (see the log)", self.skipped.len()));
+        }
+        format!("{line} ({} ms)", self.ms)
+    }
 }
 
 /// What a webhook's revalidation found.

@@ -1,13 +1,15 @@
 //! Test harness shared by the workspace's tests.
 //!
 //! DynamoDB is always the real Amazon DynamoDB Local, started once per test run by
-//! `scripts/with-local-aws.sh` (which `make test` calls); tests get their own table each.
+//! `launchdarkly-dynamo-local run` ([`local`], through `scripts/with-local-aws.sh`, which
+//! `make test` calls); tests get their own table each.
 
 pub mod dynamodb;
 pub mod events;
 pub mod events_sink;
 pub mod lambda;
 pub mod launchdarkly;
+pub mod local;
 pub mod logs;
 pub mod proxy;
 pub mod ssm;

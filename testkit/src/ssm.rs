@@ -10,6 +10,11 @@ pub fn client() -> Client {
     let endpoint = std::env::var("LD_SSM_TEST_ENDPOINT").unwrap_or_else(|_| {
         panic!("LD_SSM_TEST_ENDPOINT is not set: run the tests with `make test` or scripts/with-local-aws.sh")
     });
+    client_for(&endpoint)
+}
+
+/// A client for the SSM server at `endpoint` with dummy credentials.
+pub fn client_for(endpoint: &str) -> Client {
     let config = aws_sdk_ssm::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
