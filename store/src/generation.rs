@@ -1,7 +1,8 @@
 //! The data generation: one small row that a sync commits, fenced, after every write of that
 //! sync has landed, so it never names data that is not there. Readers check it instead of
-//! re-reading the table: same number, nothing changed; the next number, reload the items it
-//! names; anything else, reload everything.
+//! re-reading the table: same number, nothing changed; a later number, reload the items it and
+//! the change log name since the reader's copy; further behind than the log reaches, reload
+//! everything.
 //!
 //! A sync that is about to write first records the generation it is writing as `pending`; a
 //! sync that finds a `pending` left behind (its writer died between its writes and its commit)
@@ -16,9 +17,83 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::report::ItemRef;
 use crate::schema::{
     key_attributes, Kind, CHANGED_FLAGS_ATTRIBUTE, CHANGED_SEGMENTS_ATTRIBUTE,
-    FULL_RELOAD_ATTRIBUTE, GENERATION_ATTRIBUTE, GENERATION_KEY, MAX_CHANGED_KEYS,
-    PENDING_ATTRIBUTE, SYNCED_AT_ATTRIBUTE,
+    CHANGE_LOG_ATTRIBUTE, FULL_RELOAD_ATTRIBUTE, GENERATION_ATTRIBUTE, GENERATION_KEY,
+    MAX_CHANGED_KEYS, MAX_CHANGE_LOG_GENERATIONS, MAX_CHANGE_LOG_KEY_BYTES, PENDING_ATTRIBUTE,
+    SYNCED_AT_ATTRIBUTE,
 };
+
+type Row = HashMap<String, AttributeValue>;
+
+/// What one generation changed against the one before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Changes {
+    /// The generation.
+    pub number: u64,
+    /// The items it wrote or deleted.
+    pub items: Vec<ItemRef>,
+}
+
+impl Changes {
+    fn key_bytes(&self) -> usize {
+        self.items.iter().map(|item| item.key.len()).sum()
+    }
+
+    fn from_map(map: &Row) -> Option<Self> {
+        let number = match map.get(GENERATION_ATTRIBUTE) {
+            Some(AttributeValue::N(n)) => n.parse().ok()?,
+            _ => return None,
+        };
+        Some(Self {
+            number,
+            items: item_refs(map)?,
+        })
+    }
+
+    fn to_map(&self) -> AttributeValue {
+        let mut map = Row::new();
+        map.insert(
+            GENERATION_ATTRIBUTE.into(),
+            AttributeValue::N(self.number.to_string()),
+        );
+        insert_item_refs(&mut map, &self.items);
+        AttributeValue::M(map)
+    }
+}
+
+/// The changed flags and segments a row or a change log entry names; `None` when malformed.
+fn item_refs(map: &Row) -> Option<Vec<ItemRef>> {
+    let keys = |name| match map.get(name) {
+        Some(AttributeValue::L(keys)) => keys
+            .iter()
+            .map(|key| key.as_s().ok().cloned())
+            .collect::<Option<Vec<String>>>(),
+        None => Some(Vec::new()),
+        _ => None,
+    };
+    let flags = keys(CHANGED_FLAGS_ATTRIBUTE)?;
+    let segments = keys(CHANGED_SEGMENTS_ATTRIBUTE)?;
+    Some(
+        segments
+            .into_iter()
+            .map(|key| ItemRef::new(Kind::Segments, key))
+            .chain(flags.into_iter().map(|key| ItemRef::new(Kind::Flags, key)))
+            .collect(),
+    )
+}
+
+fn insert_item_refs(map: &mut Row, items: &[ItemRef]) {
+    let keys = |kind| {
+        AttributeValue::L(
+            items
+                .iter()
+                .filter(|item| item.kind == kind)
+                .map(|item| AttributeValue::S(item.key.clone()))
+                .collect(),
+        )
+    };
+    map.insert(CHANGED_FLAGS_ATTRIBUTE.into(), keys(Kind::Flags));
+    map.insert(CHANGED_SEGMENTS_ATTRIBUTE.into(), keys(Kind::Segments));
+}
 
 /// A committed data generation, as readers see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +104,9 @@ pub struct Generation {
     pub synced_at: SystemTime,
     /// The items this generation changed against `number - 1`; `None`: reload everything.
     pub changed: Option<Vec<ItemRef>>,
+    /// The change log: what the generations before this one changed, newest first, as far
+    /// back as it is kept (bounded; it ends at a generation that asked for a full reload).
+    pub earlier: Vec<Changes>,
     /// A sync started writing this generation and has not committed it.
     pub pending: Option<u64>,
 }
@@ -40,47 +118,74 @@ impl Generation {
     }
 
     /// Reads a stored generation row; `None` when it is not one.
-    pub(crate) fn from_row(row: &HashMap<String, AttributeValue>) -> Option<Self> {
+    pub(crate) fn from_row(row: &Row) -> Option<Self> {
         let number = |name| match row.get(name) {
             Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
-            _ => None,
-        };
-        let keys = |name| match row.get(name) {
-            Some(AttributeValue::L(keys)) => keys
-                .iter()
-                .map(|key| key.as_s().ok().cloned())
-                .collect::<Option<Vec<String>>>(),
-            None => Some(Vec::new()),
             _ => None,
         };
         let full = matches!(
             row.get(FULL_RELOAD_ATTRIBUTE),
             Some(AttributeValue::Bool(true))
         );
-        let changed = match (
-            full,
-            keys(CHANGED_FLAGS_ATTRIBUTE),
-            keys(CHANGED_SEGMENTS_ATTRIBUTE),
-        ) {
-            (false, Some(flags), Some(segments)) => Some(
-                segments
-                    .into_iter()
-                    .map(|key| ItemRef::new(Kind::Segments, key))
-                    .chain(flags.into_iter().map(|key| ItemRef::new(Kind::Flags, key)))
-                    .collect(),
-            ),
-            _ => None,
+        let changed = if full { None } else { item_refs(row) };
+        // A malformed log only costs a full reload: the reader cannot use it.
+        let earlier = match row.get(CHANGE_LOG_ATTRIBUTE) {
+            Some(AttributeValue::L(entries)) => entries
+                .iter()
+                .map(|entry| entry.as_m().ok().and_then(Changes::from_map))
+                .collect::<Option<Vec<_>>>()
+                .unwrap_or_default(),
+            _ => Vec::new(),
         };
         Some(Self {
             number: number(GENERATION_ATTRIBUTE)?,
             synced_at: UNIX_EPOCH + Duration::from_millis(number(SYNCED_AT_ATTRIBUTE).unwrap_or(0)),
             changed,
+            earlier,
             pending: number(PENDING_ATTRIBUTE),
         })
     }
 
+    /// The items changed since generation `have`, from this generation's changes and the
+    /// change log; `None` when they reach back further than the log does (reload everything).
+    pub fn changes_since(&self, have: u64) -> Option<Vec<ItemRef>> {
+        if have >= self.number {
+            return None;
+        }
+        let mut items = self.changed.clone()?;
+        for (behind, wanted) in (have + 1..self.number).rev().enumerate() {
+            let entry = self.earlier.get(behind).filter(|e| e.number == wanted)?;
+            items.extend(entry.items.iter().cloned());
+        }
+        items.sort();
+        items.dedup();
+        Some(items)
+    }
+
+    /// The change log the next generation after this one keeps: this generation's changes
+    /// and its own log, bounded; empty when this generation asked for a full reload.
+    fn log_for_next(&self) -> Vec<Changes> {
+        let Some(changed) = &self.changed else {
+            return Vec::new();
+        };
+        let own = Changes {
+            number: self.number,
+            items: changed.clone(),
+        };
+        let mut log = Vec::new();
+        let mut bytes = 0;
+        for entry in std::iter::once(own).chain(self.earlier.iter().cloned()) {
+            bytes += entry.key_bytes();
+            if log.len() == MAX_CHANGE_LOG_GENERATIONS || bytes > MAX_CHANGE_LOG_KEY_BYTES {
+                break;
+            }
+            log.push(entry);
+        }
+        log
+    }
+
     /// The stored form of this generation in the sync namespace `namespace`.
-    pub(crate) fn to_row(&self, namespace: &str) -> HashMap<String, AttributeValue> {
+    pub(crate) fn to_row(&self, namespace: &str) -> Row {
         let mut row = Self::key(namespace);
         row.insert(
             GENERATION_ATTRIBUTE.into(),
@@ -98,19 +203,11 @@ impl Generation {
             None => {
                 row.insert(FULL_RELOAD_ATTRIBUTE.into(), AttributeValue::Bool(true));
             }
-            Some(changed) => {
-                let keys = |kind| {
-                    AttributeValue::L(
-                        changed
-                            .iter()
-                            .filter(|item| item.kind == kind)
-                            .map(|item| AttributeValue::S(item.key.clone()))
-                            .collect(),
-                    )
-                };
-                row.insert(CHANGED_FLAGS_ATTRIBUTE.into(), keys(Kind::Flags));
-                row.insert(CHANGED_SEGMENTS_ATTRIBUTE.into(), keys(Kind::Segments));
-            }
+            Some(changed) => insert_item_refs(&mut row, changed),
+        }
+        if !self.earlier.is_empty() {
+            let entries = self.earlier.iter().map(Changes::to_map).collect();
+            row.insert(CHANGE_LOG_ATTRIBUTE.into(), AttributeValue::L(entries));
         }
         if let Some(pending) = self.pending {
             row.insert(
@@ -128,6 +225,7 @@ impl Generation {
             number: 0,
             synced_at: UNIX_EPOCH,
             changed: None,
+            earlier: Vec::new(),
             pending: None,
         });
         row.pending = Some(row.number + 1);
@@ -153,10 +251,17 @@ impl Generation {
                 let trusted = previous.is_some_and(|p| p.pending.is_none());
                 let changed =
                     changes.filter(|changes| trusted && changes.len() <= MAX_CHANGED_KEYS);
+                // A reader can follow the log only up to a full reload, and only when the
+                // previous generation's own changes are known.
+                let earlier = match (previous, &changed) {
+                    (Some(previous), Some(_)) if trusted => previous.log_for_next(),
+                    _ => Vec::new(),
+                };
                 Generation {
                     number,
                     synced_at,
                     changed,
+                    earlier,
                     pending: None,
                 }
             }
@@ -183,12 +288,20 @@ mod tests {
                 ItemRef::new(Kind::Segments, "s"),
                 ItemRef::new(Kind::Flags, "f"),
             ]),
+            earlier: vec![Changes {
+                number: 6,
+                items: vec![
+                    ItemRef::new(Kind::Segments, "t"),
+                    ItemRef::new(Kind::Flags, "g"),
+                ],
+            }],
             pending: Some(8),
         };
         let row = generation.to_row("p:$syncer-lease");
         assert_eq!(Generation::from_row(&row), Some(generation.clone()));
         let full = Generation {
             changed: None,
+            earlier: Vec::new(),
             pending: None,
             ..generation
         };
@@ -230,5 +343,54 @@ mod tests {
         assert!(same.synced_at >= base.synced_at);
         let big = Generation::commit(Some(&base), Some(changes(MAX_CHANGED_KEYS + 1)));
         assert_eq!((big.number, big.changed), (base.number + 1, None));
+    }
+
+    #[test]
+    fn the_change_log_follows_generations_within_its_bounds_and_breaks_at_full_reloads() {
+        let first = Generation::commit(None, Some(changes(1)));
+        let mut now = Generation::commit(Some(&first), Some(changes(2)));
+        for _ in 0..5 {
+            now = Generation::commit(Some(&now), Some(changes(1)));
+        }
+        assert_eq!(now.number, 7);
+        // Generations 2..6 are in the log; 1 asked for a full reload, so it ends there.
+        let logged: Vec<u64> = now.earlier.iter().map(|c| c.number).collect();
+        assert_eq!(logged, [6, 5, 4, 3, 2]);
+        assert_eq!(now.changes_since(1).map(|c| c.len()), Some(2));
+        assert_eq!(now.changes_since(0), None);
+        assert_eq!(now.changes_since(7), None);
+        let stored = Generation::from_row(&now.to_row("x")).unwrap();
+        assert_eq!(
+            (&stored.changed, &stored.earlier),
+            (&now.changed, &now.earlier)
+        );
+
+        // An idle sync keeps the log, a large change or a dead sync empties it.
+        let idle = Generation::commit(Some(&now), None);
+        assert_eq!(idle.earlier, now.earlier);
+        let big = Generation::commit(Some(&now), Some(changes(MAX_CHANGED_KEYS + 1)));
+        assert!(big.earlier.is_empty());
+        let after_big = Generation::commit(Some(&big), Some(changes(1)));
+        assert!(after_big.earlier.is_empty());
+        assert_eq!(after_big.changes_since(big.number - 1), None);
+        let dead = Generation::commit(Some(&Generation::announce(Some(&now))), Some(changes(1)));
+        assert!(dead.earlier.is_empty());
+
+        // Bounded in generations and in key bytes.
+        let mut long = Generation::commit(Some(&first), Some(changes(1)));
+        for _ in 0..MAX_CHANGE_LOG_GENERATIONS + 10 {
+            long = Generation::commit(Some(&long), Some(changes(1)));
+        }
+        assert_eq!(long.earlier.len(), MAX_CHANGE_LOG_GENERATIONS);
+        let wide: Vec<ItemRef> = (0..MAX_CHANGED_KEYS)
+            .map(|i| ItemRef::new(Kind::Flags, format!("{i}-{}", "k".repeat(1000))))
+            .collect();
+        let mut heavy = Generation::commit(Some(&first), Some(wide.clone()));
+        for _ in 0..3 {
+            heavy = Generation::commit(Some(&heavy), Some(wide.clone()));
+        }
+        let bytes: usize = heavy.earlier.iter().map(Changes::key_bytes).sum();
+        assert!(bytes <= MAX_CHANGE_LOG_KEY_BYTES, "{bytes}");
+        assert!(heavy.changes_since(heavy.number - 1).is_some());
     }
 }

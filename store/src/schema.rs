@@ -65,6 +65,12 @@ pub const SYNCED_AT_ATTRIBUTE: &str = "syncedAtMillis";
 pub const CHANGED_FLAGS_ATTRIBUTE: &str = "changedFlags";
 /// Keys of the segments the generation changed against the one before (L of S).
 pub const CHANGED_SEGMENTS_ATTRIBUTE: &str = "changedSegments";
+/// The change log: what each of the generations before this one changed, newest first (L of
+/// M, each with [`GENERATION_ATTRIBUTE`], [`CHANGED_FLAGS_ATTRIBUTE`] and
+/// [`CHANGED_SEGMENTS_ATTRIBUTE`]), so a reader several generations behind reads only the
+/// items changed since its copy. Contiguous: it ends at the first generation that asked for a
+/// full reload.
+pub const CHANGE_LOG_ATTRIBUTE: &str = "changeLog";
 /// True when readers must reload everything to reach this generation (BOOL).
 pub const FULL_RELOAD_ATTRIBUTE: &str = "full";
 /// The generation a sync started writing and has not committed yet (N): present after a sync
@@ -81,6 +87,14 @@ pub const WRITTEN_AT_ATTRIBUTE: &str = "writtenAtMillis";
 
 /// Most changed keys a generation names; a larger change asks readers for a full reload.
 pub const MAX_CHANGED_KEYS: usize = 200;
+
+/// Most earlier generations the change log keeps.
+pub const MAX_CHANGE_LOG_GENERATIONS: usize = 64;
+
+/// Most bytes of keys the change log keeps (the oldest entries go first): with
+/// [`MAX_CHANGED_KEYS`] keys of at most [`MAX_SORT_KEY_BYTES`], the generation row stays well
+/// under DynamoDB's 400 KB, and a check that reads it stays a few read units.
+pub const MAX_CHANGE_LOG_KEY_BYTES: usize = 32 * 1024;
 
 /// DynamoDB's hard limit is 400 KB per item; the official stores compare their estimate to this.
 pub const MAX_ITEM_SIZE: usize = 400_000;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use fixtures::*;
 use launchdarkly_dynamo_store::mirror::{FailureKind, MirrorState};
+use launchdarkly_dynamo_store::schema::MAX_CHANGED_KEYS;
 use launchdarkly_dynamo_store::{
     ApplyOptions, DynamoDbStore, DynamoDbStoreBuilder, Kind, Mirror, MirrorSettings, Snapshot,
 };
@@ -180,19 +181,56 @@ async fn a_synced_change_costs_the_mirror_one_generation_read_and_the_changed_it
 }
 
 #[tokio::test]
-async fn a_reader_further_behind_or_a_large_change_reloads_everything() {
+async fn a_reader_several_generations_behind_reads_only_what_changed_and_a_large_change_reloads() {
     let setup = setup("mirror-behind").await;
-    sync(&setup.writer, &snapshot(&[("a", 1)])).await;
-    let mirror = mirror_via(&setup.table, &endpoint(), None).await;
-    mirror.check_within(Duration::from_secs(5)).await;
-    // Two syncs before the mirror checks again: it is two generations behind.
-    sync(&setup.writer, &snapshot(&[("a", 2)])).await;
-    sync(&setup.writer, &snapshot(&[("a", 2), ("c", 1)])).await;
-    refreshed_until(&mirror, "both changes", |m| {
-        version(m, "a") == Some(2) && version(m, "c") == Some(1)
-    })
-    .await;
-    assert_eq!(mirror.status().generation, Some(3));
+    let mut flags: Vec<(String, u64)> = (0..50).map(|i| (format!("f{i}"), 1)).collect();
+    let as_snapshot = |flags: &[(String, u64)]| {
+        let pairs: Vec<(&str, u64)> = flags.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        snapshot(&pairs)
+    };
+    sync(&setup.writer, &as_snapshot(&flags)).await;
+    let counter = RequestCounter::default();
+    let mirror = mirror_via(&setup.table, &endpoint(), Some(counter.clone())).await;
+    assert!(mirror.check_within(Duration::from_secs(5)).await);
+    // Five one-flag syncs while the mirror does not check (a frozen container), one of them a
+    // deletion: it thaws five generations behind.
+    for i in 0..4 {
+        flags[i].1 = 2;
+        sync(&setup.writer, &as_snapshot(&flags)).await;
+    }
+    flags.pop();
+    assert_eq!(sync(&setup.writer, &as_snapshot(&flags)).await, Some(6));
+    tokio::time::sleep(FAST * 2).await;
+    counter.reset();
+    assert!(mirror.check_within(Duration::from_secs(5)).await);
+    assert_eq!(mirror.status().generation, Some(6));
+    assert_eq!(
+        (0..4)
+            .map(|i| version(&mirror, &format!("f{i}")))
+            .collect::<Vec<_>>(),
+        [Some(2); 4]
+    );
+    assert_eq!(version(&mirror, "f49"), None);
+    assert_eq!(mirror.status().flags, 49);
+    // The generation row, then the five changed items; never the table.
+    assert_eq!(counter.get("GetItem"), 6, "{counter:?}");
+    assert_eq!(counter.get("Query"), 0, "{counter:?}");
+
+    // More changed keys than a generation names: everything is read again.
+    for (_, version) in flags.iter_mut() {
+        *version = 3;
+    }
+    let more: Vec<(String, u64)> = (0..MAX_CHANGED_KEYS)
+        .map(|i| (format!("g{i}"), 1))
+        .collect();
+    flags.extend(more);
+    sync(&setup.writer, &as_snapshot(&flags)).await;
+    tokio::time::sleep(FAST * 2).await;
+    counter.reset();
+    assert!(mirror.check_within(Duration::from_secs(5)).await);
+    assert_eq!(version(&mirror, "f0"), Some(3));
+    assert_eq!(mirror.status().flags, 49 + MAX_CHANGED_KEYS);
+    assert!(counter.get("Query") >= 2, "{counter:?}");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! One check of the store: read the generation row, then reload nothing, the items the next
-//! generation names, or everything; record the outcome and log state changes once.
+//! One check of the store: read the generation row, then reload nothing, the items changed
+//! since the copy (the generation's own and its change log's), or everything; record the
+//! outcome and log state changes once.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,8 +46,9 @@ fn next_step(
         (None, None) if fallback_due => Step::Everything,
         (None, None) => Step::Nothing,
         (Some(have), Some(now)) if have == now.number => Step::Nothing,
-        (Some(have), Some(now)) if have + 1 == now.number => match &now.changed {
-            Some(changed) => Step::Items(changed.clone(), now.number),
+        // Behind, within what the generation row's change log reaches: only what changed.
+        (Some(have), Some(now)) if have < now.number => match now.changes_since(have) {
+            Some(changed) => Step::Items(changed, now.number),
             None => Step::Everything,
         },
         _ => Step::Everything,
@@ -250,6 +252,7 @@ mod tests {
             number,
             synced_at: UNIX_EPOCH,
             changed,
+            earlier: Vec::new(),
             pending: None,
         }
     }
@@ -286,6 +289,35 @@ mod tests {
             Step::Everything
         );
         assert_eq!(next_step(Some(&at(Some(1))), None, false), Step::Everything);
+    }
+
+    #[test]
+    fn a_copy_several_generations_behind_reads_what_the_change_log_names() {
+        let item = |key: &str| ItemRef::new(Kind::Flags, key);
+        let changes = |number, keys: &[&str]| crate::generation::Changes {
+            number,
+            items: keys.iter().map(|k| item(k)).collect(),
+        };
+        let mut now = row(6, Some(vec![item("f")]));
+        now.earlier = vec![changes(5, &["e", "f"]), changes(4, &["d"])];
+        assert_eq!(
+            next_step(Some(&at(Some(3))), Some(&now), false),
+            Step::Items(vec![item("d"), item("e"), item("f")], 6)
+        );
+        assert_eq!(
+            next_step(Some(&at(Some(5))), Some(&now), false),
+            Step::Items(vec![item("f")], 6)
+        );
+        // Further behind than the log reaches, or a gap in it: everything.
+        assert_eq!(
+            next_step(Some(&at(Some(2))), Some(&now), false),
+            Step::Everything
+        );
+        now.earlier = vec![changes(5, &["e"]), changes(3, &["c"])];
+        assert_eq!(
+            next_step(Some(&at(Some(3))), Some(&now), false),
+            Step::Everything
+        );
     }
 
     #[test]
