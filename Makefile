@@ -85,7 +85,7 @@ test: tools lint build ## Every test: lint, unit and integration tests (DynamoDB
 # emulation (qemu-user-static, with the aarch64 C library of libc6-arm64-cross).
 ARM64_RUNTIME_TESTS := -p launchdarkly-dynamo-syncer --test runtime --test metrics --test hostile \
   -p launchdarkly-dynamo-example-reader --test runtime --test reading \
-  -p launchdarkly-dynamo-ofrep-extension --test lifecycle --test reading --test openfeature --test python
+  -p launchdarkly-dynamo-ofrep-extension --test lifecycle --test reading --test openfeature --test python --test managed_instances
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 .PHONY: test-arm64 emulator
 test-arm64: tools build-arm64 emulator ## The runtime-level tests on the arm64 binaries, under qemu

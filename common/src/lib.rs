@@ -19,6 +19,23 @@ pub fn in_lambda() -> bool {
     std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
 }
 
+/// True on Lambda Managed Instances: one execution environment serves many invocations at
+/// once and never freezes between them; extensions get no `INVOKE` events there.
+pub fn on_managed_instances() -> bool {
+    std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE").is_ok_and(|t| t == "lambda-managed-instances")
+}
+
+/// How many invocations one execution environment serves at once, when Lambda says
+/// (`AWS_LAMBDA_MAX_CONCURRENCY`, set on Lambda Managed Instances).
+pub fn max_concurrency() -> Option<usize> {
+    std::env::var("AWS_LAMBDA_MAX_CONCURRENCY")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+}
+
 /// Logs through `tracing` on stderr (stdout stays free for command output): JSON lines in
 /// Lambda, for CloudWatch; readable text on a terminal. `RUST_LOG` sets the level (default info).
 pub fn init_tracing(json: bool) {

@@ -33,6 +33,19 @@ pub struct ServerLimits {
     pub max_head_bytes: usize,
 }
 
+impl ServerLimits {
+    /// The defaults, with room for every invocation an environment serves at once
+    /// (`AWS_LAMBDA_MAX_CONCURRENCY` on Lambda Managed Instances), each with a few connections.
+    pub fn for_this_environment() -> Self {
+        let default = Self::default();
+        let wanted = crate::max_concurrency().map_or(0, |n| n.saturating_mul(4));
+        Self {
+            max_connections: default.max_connections.max(wanted),
+            ..default
+        }
+    }
+}
+
 impl Default for ServerLimits {
     fn default() -> Self {
         Self {

@@ -2,6 +2,11 @@
 //! at once (the function is starting its own work in parallel), then, once the function has
 //! answered (see [`RuntimeDone`]), apply the shared event delivery policy before Lambda may
 //! freeze the environment. `SHUTDOWN`: deliver what is left before the deadline, then stop.
+//!
+//! On Lambda Managed Instances there are no `INVOKE` events and nothing freezes: the copy is
+//! checked every freshness interval while the extension answers, not at all once it has been
+//! idle for [`IDLE_AFTER`] (the first evaluation after that starts a check at once), and events
+//! and metrics go out every flush interval ([`Lifecycle::on_a_timer`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,6 +23,13 @@ use crate::telemetry::RuntimeDone;
 
 /// Time kept back from a Lambda deadline for our own answer.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
+
+/// On Lambda Managed Instances: no evaluation for this long and the timer stops checking the
+/// table (no DynamoDB reads while nothing asks), until the next evaluation.
+pub const IDLE_AFTER: Duration = Duration::from_secs(60);
+
+/// On Lambda Managed Instances: how long a timed delivery of analytics events may take.
+const TIMED_DELIVERY_LIMIT: Duration = Duration::from_secs(2);
 
 /// State shared by the events processor and `main`.
 pub struct Lifecycle {
@@ -83,6 +95,33 @@ impl Lifecycle {
         // The evaluations since the last event (the function's previous invocations).
         if let Some(record) = reader.take_metrics("extension") {
             record.emit();
+        }
+    }
+
+    /// Lambda Managed Instances: checks the table every freshness interval while the
+    /// extension is in use, and delivers events and metrics every flush interval. Runs until
+    /// the process ends.
+    pub async fn on_a_timer(self: Arc<Self>) {
+        let Some(reader) = self.reader.get().cloned() else {
+            return;
+        };
+        let mut ticks = tokio::time::interval(reader.mirror().settings().freshness);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_delivery = tokio::time::Instant::now();
+        loop {
+            ticks.tick().await;
+            if reader.idle_for() < IDLE_AFTER {
+                reader.check();
+            }
+            if last_delivery.elapsed() >= self.delivery.interval() {
+                last_delivery = tokio::time::Instant::now();
+                self.delivery
+                    .after_answer(&reader, TIMED_DELIVERY_LIMIT)
+                    .await;
+                if let Some(record) = reader.take_metrics("extension") {
+                    record.emit();
+                }
+            }
         }
     }
 

@@ -66,19 +66,22 @@ async fn check_every_interval(reader: Arc<Reader>) {
 /// the function's first invocation finds OFREP answering; then follow the lifecycle.
 async fn run_in_lambda(config: Result<Config, NotReady>, cli: &Cli) -> ExitCode {
     let runtime_done = RuntimeDone::default();
+    // Lambda Managed Instances send no INVOKE events (registering for them fails the Init) and
+    // never freeze: the copy is kept fresh and events delivered on a timer instead.
+    let managed = launchdarkly_dynamo_common::on_managed_instances();
     // With invalid settings the extension still registers, to report them as an init error.
     let (interval, events) = match &config {
         Ok(config) => (config.events_interval, config.sdk_key.is_some()),
         Err(_) => (Duration::from_secs(5), false),
     };
     let lifecycle = Lifecycle::new(interval, runtime_done.clone());
-    let telemetry = if events && telemetry_port_free(cli.telemetry_port) {
+    let telemetry = if events && !managed && telemetry_port_free(cli.telemetry_port) {
         Some((runtime_done, cli.telemetry_port))
     } else {
         runtime_done.unavailable();
         None
     };
-    let extension = match register(lifecycle.clone(), telemetry).await {
+    let extension = match register(lifecycle.clone(), telemetry, managed).await {
         Ok(extension) => extension,
         Err(err) => {
             tracing::error!("could not register with the Lambda Extensions API: {err}");
@@ -103,6 +106,9 @@ async fn run_in_lambda(config: Result<Config, NotReady>, cli: &Cli) -> ExitCode 
         }
     };
     lifecycle.set_reader(reader.clone());
+    if managed {
+        tokio::spawn(lifecycle.clone().on_a_timer());
+    }
     tokio::spawn(serve_all(reader, listeners));
     tokio::select! {
         result = extension.run() => {
@@ -148,9 +154,12 @@ async fn serve_all(reader: Arc<Reader>, listeners: Vec<TcpListener>) {
     let servers = listeners.into_iter().map(|listener| {
         let app = app.clone();
         tokio::spawn(async move {
-            if let Err(err) =
-                launchdarkly_dynamo_common::server::serve(listener, app, ServerLimits::default())
-                    .await
+            if let Err(err) = launchdarkly_dynamo_common::server::serve(
+                listener,
+                app,
+                ServerLimits::for_this_environment(),
+            )
+            .await
             {
                 tracing::error!("the OFREP server stopped: {err}");
             }
@@ -192,15 +201,22 @@ async fn ready(config: &Config, port: u16) -> Result<(Arc<Reader>, Vec<TcpListen
     Ok((Arc::new(reader), listeners))
 }
 
-/// Registers for `INVOKE` and `SHUTDOWN`, and for the Telemetry API's platform events when
-/// analytics events are on (they tell when the function has answered).
+/// Registers for `INVOKE` and `SHUTDOWN` (`SHUTDOWN` only on Lambda Managed Instances), and
+/// for the Telemetry API's platform events when analytics events are on (they tell when the
+/// function has answered).
 async fn register(
     lifecycle: Arc<Lifecycle>,
     telemetry: Option<(RuntimeDone, u16)>,
+    managed: bool,
 ) -> Result<RegisteredExtension<Processor>, lambda_extension::Error> {
+    let events: &[&str] = if managed {
+        &["SHUTDOWN"]
+    } else {
+        &["INVOKE", "SHUTDOWN"]
+    };
     let extension = Extension::new()
         .with_extension_name(EXTENSION_NAME)
-        .with_events(&["INVOKE", "SHUTDOWN"])
+        .with_events(events)
         .with_events_processor(Processor(lifecycle));
     let Some((runtime_done, port)) = telemetry else {
         return extension.register().await;

@@ -26,6 +26,11 @@ impl EventDelivery {
         }
     }
 
+    /// The flush interval.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
     /// Call once an answer is on its way: delivers pending events if the interval has passed,
     /// waiting at most `limit`.
     pub async fn after_answer(&self, reader: &Reader, limit: Duration) {

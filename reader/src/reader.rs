@@ -36,6 +36,35 @@ pub struct Reader {
     request_wait: Duration,
     table: String,
     counters: ReadCounters,
+    activity: Activity,
+}
+
+/// When the reader last evaluated, for a process that keeps its copy fresh on a timer only
+/// while it is used.
+struct Activity {
+    started: std::time::Instant,
+    /// Milliseconds after `started` of the last evaluation.
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(std::sync::atomic::Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
 }
 
 /// Where the SDK key comes from, and the key the client uses.
@@ -119,6 +148,7 @@ impl Reader {
             request_wait: config.request_wait,
             table: config.table.clone(),
             counters: ReadCounters::default(),
+            activity: Activity::new(),
         })
     }
 
@@ -235,6 +265,7 @@ impl Reader {
     /// One flag for `context`, from memory. A flag the loaded data does not hold is a
     /// `FLAG_NOT_FOUND` evaluation (no DynamoDB read); with no data, [`Unavailable`].
     pub fn evaluate(&self, flag: &str, context: &Context) -> Result<Evaluation, Unavailable> {
+        self.activity.record();
         let outcome = self.evaluate_one(flag, context);
         self.counters.count(&outcome, metrics::one);
         outcome
@@ -243,12 +274,18 @@ impl Reader {
     /// Every live flag for `context`, sorted by key, from memory and without analytics events
     /// (as the SDKs' all-flags state). With no data, [`Unavailable`].
     pub fn evaluate_all(&self, context: &Context) -> Result<Vec<Evaluation>, Unavailable> {
+        self.activity.record();
         let outcome = self.evaluate_every(context);
         self.counters
             .count(&outcome, |evaluations: &Vec<Evaluation>| {
                 metrics::all(evaluations)
             });
         outcome
+    }
+
+    /// How long since the last evaluation (since the reader was built, before the first).
+    pub fn idle_for(&self) -> Duration {
+        self.activity.idle_for()
     }
 
     /// The metric record of the evaluations since the last one (`component`: `reader`,

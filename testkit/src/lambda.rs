@@ -7,6 +7,12 @@
 //! extensions registered for `INVOKE` get one event per invocation and `SHUTDOWN` when the test
 //! shuts the environment down. A test can also play the function's runtime itself
 //! ([`LambdaApi::invoke_in_process`]), to run an external extension beside "any" function.
+//!
+//! [`LambdaApi::start_managed`] behaves as Lambda Managed Instances do: it refuses an
+//! extension's registration for `INVOKE`, gives the processes it spawns
+//! `AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances` and `AWS_LAMBDA_MAX_CONCURRENCY`,
+//! hands out up to that many invocations at once, never freezes anything (no `INVOKE` events),
+//! and sends `SHUTDOWN` with a deadline.
 
 use std::collections::{HashMap, VecDeque};
 use std::process::{Child, Command, Stdio};
@@ -82,6 +88,8 @@ struct Shared {
     started: Instant,
     next_id: AtomicU64,
     invocation_timeout: Duration,
+    /// Lambda Managed Instances: invocations served at once.
+    managed: Option<usize>,
 }
 
 impl Shared {
@@ -98,6 +106,11 @@ impl Shared {
     /// What the runtime's `next` does: takes the next queued invocation and gives `INVOKE` to
     /// the extensions registered for it.
     fn take_next(&self, inner: &mut Inner) -> Option<(String, Value)> {
+        if let Some(limit) = self.managed {
+            if in_flight(inner) >= limit {
+                return None;
+            }
+        }
         let next = inner.queue.pop_front()?;
         let deadline = epoch_millis() + self.invocation_timeout.as_millis() as u64;
         for extension in inner.extensions.values_mut() {
@@ -172,12 +185,23 @@ pub struct LambdaApi {
 impl LambdaApi {
     /// Starts the stand-in on a free loopback port.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts a stand-in that behaves as Lambda Managed Instances, with `max_concurrency`
+    /// invocations at once.
+    pub fn start_managed(max_concurrency: usize) -> Self {
+        Self::start_with(Some(max_concurrency))
+    }
+
+    fn start_with(managed: Option<usize>) -> Self {
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner::default()),
             changed: Notify::new(),
             started: Instant::now(),
             next_id: AtomicU64::new(1),
             invocation_timeout: Duration::from_secs(30),
+            managed,
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
@@ -333,7 +357,25 @@ impl LambdaApi {
         self.spawn_with(binary, env, Stdio::piped())
     }
 
+    /// [`spawn`](Self::spawn) without the variables that say "Lambda Managed Instances", as
+    /// a binary that does not look for them would behave.
+    pub fn spawn_unaware(&self, binary: &str, env: &[(&str, &str)]) -> Child {
+        let mut command = self.command(binary, env, Stdio::null());
+        command
+            .env_remove("AWS_LAMBDA_INITIALIZATION_TYPE")
+            .env_remove("AWS_LAMBDA_MAX_CONCURRENCY");
+        command
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {binary}: {e}"))
+    }
+
     fn spawn_with(&self, binary: &str, env: &[(&str, &str)], stdout: Stdio) -> Child {
+        self.command(binary, env, stdout)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {binary}: {e}"))
+    }
+
+    fn command(&self, binary: &str, env: &[(&str, &str)], stdout: Stdio) -> Command {
         let mut command = binary_command(binary);
         command
             .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api())
@@ -345,13 +387,33 @@ impl LambdaApi {
             .env("_HANDLER", "bootstrap")
             .stdout(stdout)
             .stderr(Stdio::null());
+        if let Some(limit) = self.shared.managed {
+            command
+                .env("AWS_LAMBDA_INITIALIZATION_TYPE", "lambda-managed-instances")
+                .env("AWS_LAMBDA_MAX_CONCURRENCY", limit.to_string());
+        }
         for (name, value) in env {
             command.env(name, value);
         }
         command
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {binary}: {e}"))
     }
+}
+
+/// Invocations delivered and not answered yet.
+fn in_flight(inner: &Inner) -> usize {
+    let mut open = std::collections::HashSet::new();
+    for (_, happened) in &inner.timeline {
+        match happened {
+            Happened::Delivered(id) => {
+                open.insert(id.clone());
+            }
+            Happened::Answered(id) => {
+                open.remove(id);
+            }
+            _ => {}
+        }
+    }
+    open.len()
 }
 
 /// A command starting `binary`: directly, or through the emulator that
@@ -553,6 +615,19 @@ async fn register(
         .and_then(|b| b.get("events").cloned())
         .and_then(|e| serde_json::from_value(e).ok())
         .unwrap_or_default();
+    if shared.managed.is_some() && events.iter().any(|e| e == "INVOKE") {
+        // Lambda Managed Instances have no INVOKE events: registering for them fails the Init
+        // (this body is the stand-in's own wording; what counts is the refusal).
+        return Response::builder()
+            .status(StatusCode::BAD_REQUEST)
+            .header("content-type", "application/json")
+            .body(Body::from(
+                json!({"errorType": "Extension.InvalidEventType",
+                       "errorMessage": "INVOKE events are not supported on Lambda Managed Instances"})
+                .to_string(),
+            ))
+            .unwrap_or_default();
+    }
     let id = format!("ext-{}", shared.next_id.fetch_add(1, Ordering::Relaxed));
     shared.with(|inner| {
         inner.extensions.insert(
