@@ -9,6 +9,10 @@
 //!
 //! At shutdown (SIGTERM, which Lambda sends because an extension is registered) the events
 //! left are delivered.
+//!
+//! On Lambda Managed Instances nothing freezes and there are no `INVOKE` events: the extension
+//! registers for `SHUTDOWN` only (and delivers what is left then), and each answered request
+//! settles on its own, in a task of its own: events per the policy, its check of the table.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,23 +33,53 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
 /// The name the extension registers under.
 pub const EXTENSION_NAME: &str = "launchdarkly-reader";
 
-/// Counts invocations the handler has answered, for the extension to wait on.
+/// How long a request's settling may take on Lambda Managed Instances (nothing waits on it).
+const SETTLE_LIMIT: Duration = Duration::from_secs(2);
+
+/// What the handler tells once it has answered.
 #[derive(Clone)]
-pub struct Answered(Arc<watch::Sender<u64>>);
+pub enum Answered {
+    /// Counts invocations answered, for the extension's `INVOKE` handling to wait on.
+    Counted(Arc<watch::Sender<u64>>),
+    /// Lambda Managed Instances: each answer settles in a task of its own.
+    Concurrent(Arc<Settle>),
+}
 
 impl Answered {
     /// Call once the handler has produced its response.
     pub fn one_more(&self) {
-        self.0.send_modify(|n| *n += 1);
+        match self {
+            Answered::Counted(count) => count.send_modify(|n| *n += 1),
+            Answered::Concurrent(settle) => {
+                let settle = settle.clone();
+                tokio::spawn(async move { settle.after_one().await });
+            }
+        }
+    }
+}
+
+/// What follows one answer on Lambda Managed Instances.
+pub struct Settle {
+    reader: Arc<Reader>,
+    delivery: EventDelivery,
+}
+
+impl Settle {
+    async fn after_one(&self) {
+        self.delivery.after_answer(&self.reader, SETTLE_LIMIT).await;
+        self.reader.await_check(SETTLE_LIMIT).await;
     }
 }
 
 /// Registers the extension (before the runtime starts), runs it in the background, and turns
-/// SIGTERM into delivering what is left.
+/// SIGTERM (or, on Lambda Managed Instances, `SHUTDOWN`) into delivering what is left.
 pub async fn start(
     reader: Arc<Reader>,
     events_interval: Duration,
 ) -> Result<Answered, lambda_extension::Error> {
+    if launchdarkly_dynamo_common::on_managed_instances() {
+        return start_concurrent(reader, events_interval).await;
+    }
     let (answered, watcher) = watch::channel(0u64);
     let after = Arc::new(AfterAnswer {
         reader: reader.clone(),
@@ -68,7 +102,45 @@ pub async fn start(
         }
     });
     tokio::spawn(close_on_sigterm(reader));
-    Ok(Answered(Arc::new(answered)))
+    Ok(Answered::Counted(Arc::new(answered)))
+}
+
+/// Lambda Managed Instances: `SHUTDOWN` only; answers settle one by one.
+async fn start_concurrent(
+    reader: Arc<Reader>,
+    events_interval: Duration,
+) -> Result<Answered, lambda_extension::Error> {
+    let at_shutdown = reader.clone();
+    let extension = Extension::new()
+        .with_extension_name(EXTENSION_NAME)
+        .with_events(&["SHUTDOWN"])
+        .with_events_processor(service_fn(move |event: LambdaEvent| {
+            let reader = at_shutdown.clone();
+            async move {
+                if let NextEvent::Shutdown(shutdown) = event.next {
+                    let left = launchdarkly_dynamo_common::time_left(
+                        shutdown.deadline_ms,
+                        DEADLINE_MARGIN,
+                    );
+                    EventDelivery::new(Duration::ZERO)
+                        .at_shutdown(&reader, left, &shutdown.shutdown_reason)
+                        .await;
+                }
+                Ok::<(), lambda_extension::Error>(())
+            }
+        }))
+        .register()
+        .await?;
+    tokio::spawn(async move {
+        if let Err(err) = extension.run().await {
+            tracing::error!("the reader's internal extension stopped: {err}");
+        }
+    });
+    tokio::spawn(close_on_sigterm(reader.clone()));
+    Ok(Answered::Concurrent(Arc::new(Settle {
+        reader,
+        delivery: EventDelivery::new(events_interval),
+    })))
 }
 
 struct AfterAnswer {

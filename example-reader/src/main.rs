@@ -120,24 +120,25 @@ async fn serve_lambda(reader: Arc<Reader>, config: &ReaderConfig) -> ExitCode {
         }
     };
     let app = lambda_app(reader.clone());
-    let answered = &answered;
-    let reader = &reader;
-    let result = lambda_http::run(tower::service_fn(move |request: lambda_http::Request| {
-        let app = app.clone();
-        async move {
-            let response = app.oneshot(request).await;
-            if let Some(answered) = answered {
-                answered.one_more();
+    // Sequential in Lambda; on Lambda Managed Instances as many at once as
+    // AWS_LAMBDA_MAX_CONCURRENCY says, each with its own deadline and settling.
+    let result =
+        lambda_http::run_concurrent(tower::service_fn(move |request: lambda_http::Request| {
+            let (app, answered, reader) = (app.clone(), answered.clone(), reader.clone());
+            async move {
+                let response = buffered(app.oneshot(request).await).await;
+                if let Some(answered) = &answered {
+                    answered.one_more();
+                }
+                // One metric record per invocation that evaluated (printed before the answer is
+                // sent: a line on stdout, no I/O that can wait).
+                if let Some(record) = reader.take_metrics("reader") {
+                    record.emit();
+                }
+                response
             }
-            // One metric record per invocation that evaluated (printed before the answer is
-            // sent: a line on stdout, no I/O that can wait).
-            if let Some(record) = reader.take_metrics("reader") {
-                record.emit();
-            }
-            response
-        }
-    }))
-    .await;
+        }))
+        .await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -145,6 +146,15 @@ async fn serve_lambda(reader: Arc<Reader>, config: &ReaderConfig) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The router's answer converted as `lambda_http` converts any response (text for JSON), ahead
+/// of time: the concurrent runtime wants a response it can share between threads.
+async fn buffered(
+    response: Result<axum::response::Response, std::convert::Infallible>,
+) -> Result<lambda_http::Response<lambda_http::Body>, std::convert::Infallible> {
+    let Ok(response) = response;
+    Ok(lambda_http::IntoResponse::into_response(response).await)
 }
 
 /// `example-reader serve`: the same routes on 127.0.0.1, on the bounded local server.

@@ -315,3 +315,58 @@ async fn a_rotated_sdk_key_takes_over_the_events_without_a_restart() {
     function.kill().ok();
     function.wait().ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_managed_instances_concurrent_requests_get_their_own_answers() {
+    let mut flag = launchdarkly_dynamo_fixtures::banner(1, "hello");
+    flag["variations"] = json!(["hello", "vip"]);
+    flag["targets"] = json!([{"variation": 1, "values": ["u-1", "u-3", "u-5"]}]);
+    flag["trackEvents"] = json!(true);
+    let table = launchdarkly_dynamo_fixtures::synced_table("reader-lmi", &[flag], &[]).await;
+    let sink = EventsSink::start();
+    let api = LambdaApi::start_managed(8);
+    let endpoint = launchdarkly_dynamo_testkit::dynamodb::endpoint();
+    let mut function = api.spawn(
+        &binary(),
+        &[
+            ("LAUNCHDARKLY_DYNAMODB_TABLE", table.as_str()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.as_str()),
+            ("LAUNCHDARKLY_SDK_KEY", "sdk-reader-lmi"),
+            ("LAUNCHDARKLY_EVENTS_URI", sink.base_uri()),
+            ("LAUNCHDARKLY_EVENTS_FLUSH_INTERVAL_SECONDS", "30"),
+        ],
+    );
+    let users: Vec<String> = (0..16).map(|i| format!("u-{i}")).collect();
+    let calls = users.iter().map(|user| {
+        let query = [("key", user.as_str())];
+        let event = HttpCall::get("/flags/banner", &query).http_v2("/flags/{key}");
+        api.invoke(event)
+    });
+    let answers = futures::future::join_all(calls).await;
+    for (user, answer) in users.iter().zip(answers) {
+        let body = body(&answer.response());
+        let expected = if ["u-1", "u-3", "u-5"].contains(&user.as_str()) {
+            "vip"
+        } else {
+            "hello"
+        };
+        assert_eq!(body["value"], expected, "{user}: {body}");
+    }
+    let mut open = 0usize;
+    let mut most = 0usize;
+    for (_, happened) in api.timeline() {
+        match happened {
+            Happened::Delivered(_) => open += 1,
+            Happened::Answered(_) => open -= 1,
+            _ => {}
+        }
+        most = most.max(open);
+    }
+    assert!(most > 1, "the requests were served one at a time");
+    // Registered for SHUTDOWN only (INVOKE would have been refused), and it delivers then.
+    assert_eq!(api.extensions(), ["launchdarkly-reader"]);
+    api.shutdown_extensions();
+    eventually("the events went out at SHUTDOWN", || sink.mentions("u-7")).await;
+    sigterm(&function);
+    wait_exit(&mut function);
+}

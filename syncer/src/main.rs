@@ -66,7 +66,7 @@ async fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Status { json }) => print_status(&syncer, json).await,
-        _ if in_lambda => serve_lambda(&syncer).await,
+        _ if in_lambda => serve_lambda(std::sync::Arc::new(syncer)).await,
         Some(Command::Sync { text, .. }) => sync_once(&syncer, text).await,
         None => sync_once(&syncer, false).await,
     }
@@ -92,16 +92,25 @@ async fn print_status(syncer: &Syncer, json: bool) -> ExitCode {
     }
 }
 
-/// Every invocation: webhooks as HTTP requests, other events passed through.
-async fn serve_lambda(syncer: &Syncer) -> ExitCode {
-    let result = lambda_http::run(service_fn(|request: Request| async move {
-        // Keep a second for the runtime to send the answer.
-        let deadline = request
-            .lambda_context_ref()
-            .map_or(Duration::from_secs(60), |context| {
-                launchdarkly_dynamo_common::time_left(context.deadline, Duration::from_secs(1))
-            });
-        handle(syncer, request, Instant::now() + deadline).await
+/// Every invocation: webhooks as HTTP requests, other events passed through. On Lambda
+/// Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY`) several at once: the lease and the
+/// coalescing of triggers hold across concurrent invocations as across containers.
+async fn serve_lambda(syncer: std::sync::Arc<Syncer>) -> ExitCode {
+    let result = lambda_http::run_concurrent(service_fn(move |request: Request| {
+        let syncer = syncer.clone();
+        async move {
+            // Each invocation's own deadline, less a second for the runtime to send the answer.
+            let deadline =
+                request
+                    .lambda_context_ref()
+                    .map_or(Duration::from_secs(60), |context| {
+                        launchdarkly_dynamo_common::time_left(
+                            context.deadline,
+                            Duration::from_secs(1),
+                        )
+                    });
+            handle(&syncer, request, Instant::now() + deadline).await
+        }
     }))
     .await;
     match result {

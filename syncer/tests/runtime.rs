@@ -139,3 +139,45 @@ async fn a_configuration_error_is_reported_as_an_init_error() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn on_managed_instances_concurrent_triggers_in_one_process_coalesce() {
+    let env = Env::new("runtime-lmi", data(&[("a", 1)], &[("s", 1)])).await;
+    let api = LambdaApi::start_managed(8);
+    let settings = function_env(&env);
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut function = api.spawn(&binary(), &settings);
+    // The first fetch is slow, so the other triggers arrive while it holds the lease.
+    env.ld
+        .queue([Behavior::Slow(std::time::Duration::from_millis(800))]);
+    let signature = sign(SECRET.as_bytes(), AUDIT_ENTRY.as_bytes());
+    let signed = [("X-LD-Signature", signature.as_str())];
+    let webhook = || HttpCall::post("/webhook", &signed, AUDIT_ENTRY).http_v2("/webhook");
+    let answers = futures::future::join_all((0..6).map(|_| api.invoke(webhook()))).await;
+    let mut written = Vec::new();
+    for answer in answers {
+        let response = answer.response();
+        assert_eq!(http_status(&response), 200, "{response}");
+        written.push(http_body(&response)["written"].as_u64().unwrap_or(99));
+    }
+    written.sort();
+    // One sync wrote the data; the others waited for the lease, then found it current.
+    assert_eq!(written, [0, 0, 0, 0, 0, 2], "{written:?}");
+    // Several invocations ran in the one process at once ...
+    let mut open = 0usize;
+    let mut most = 0usize;
+    for (_, happened) in api.timeline() {
+        match happened {
+            launchdarkly_dynamo_testkit::lambda::Happened::Delivered(_) => open += 1,
+            launchdarkly_dynamo_testkit::lambda::Happened::Answered(_) => open -= 1,
+            _ => {}
+        }
+        most = most.max(open);
+    }
+    assert!(most > 1, "the invocations were served one at a time");
+    // ... and their syncs coalesced: one full fetch, the rest answered 304 by LaunchDarkly.
+    assert_eq!(env.ld.requests() - env.ld.not_modified(), 1);
+    assert_eq!(env.flags().await, [("a".to_string(), 1)].into());
+    sigterm(&function);
+    wait_exit(&mut function);
+}
