@@ -192,10 +192,13 @@ package: build deploy-tools ## serverless package for ARCH (default arm64), offl
 	SLS_OFFLINE_PACKAGE=1 AWS_EC2_METADATA_DISABLED=true CI=true $(SLS) package --stage $(ENV) < /dev/null
 
 # The deployment shapes checked: the defaults (arm64, no examples, today's names, no reserved
-# concurrency), and the other architecture with the examples, custom names and a reservation.
-DEPLOY_SHAPES := default x86_64-examples
+# concurrency), the other architecture with the examples, custom names and a reservation, and
+# Lambda Managed Instances (a capacity provider given, with the examples).
+DEPLOY_SHAPES := default x86_64-examples managed-instances
 SHAPE_default :=
 SHAPE_x86_64-examples := ARCH=x86_64 EXAMPLES=true SYNCER_CONCURRENCY=5 TABLE_NAME=ld-shop-$(ENV) SSM_PATH=/ld/shop-$(ENV)
+SHAPE_managed-instances := EXAMPLES=true MAX_CONCURRENCY=32 \
+  CAPACITY_PROVIDER=arn:aws:lambda:us-east-1:123456789012:capacity-provider:flags
 
 .PHONY: check-deploy
 check-deploy: build deploy-tools ## cfn-lint and assertions on the packaged CloudFormation template, for each deployment shape

@@ -18,6 +18,8 @@ EXAMPLES = os.environ.get("EXAMPLES", "false") == "true"
 TABLE = os.environ.get("TABLE_NAME") or f"launchdarkly-{STAGE}"
 SSM_PATH = os.environ.get("SSM_PATH") or f"/launchdarkly/{STAGE}"
 CONCURRENCY = os.environ.get("SYNCER_CONCURRENCY")
+CAPACITY_PROVIDER = os.environ.get("CAPACITY_PROVIDER", "")
+MAX_CONCURRENCY = os.environ.get("MAX_CONCURRENCY") or "64"
 LAYER_OF = {"x86_64": "OfrepLambdaLayer", "arm64": "OfrepArm64LambdaLayer"}
 
 
@@ -294,6 +296,28 @@ class Template(unittest.TestCase):
             {"SyncFailuresAlarm", "SyncStaleAlarm", "ReadersStaleAlarm"},
         )
         self.assertIn("DashboardUrl", self.t["Outputs"])
+
+    def test_lambda_managed_instances_only_with_a_capacity_provider(self):
+        parameters = self.t["Parameters"]
+        self.assertEqual(parameters["CapacityProviderArn"]["Default"], CAPACITY_PROVIDER)
+        self.assertEqual(str(parameters["MaxConcurrency"]["Default"]), MAX_CONCURRENCY)
+        on = {"Fn::Not": [{"Fn::Equals": [{"Ref": "CapacityProviderArn"}, ""]}]}
+        self.assertEqual(self.t["Conditions"]["OnManagedInstances"], on)
+        for name in ["store", "reader"] if EXAMPLES else ["store"]:
+            properties = self.function(name)
+            config = properties["CapacityProviderConfig"]["Fn::If"]
+            self.assertEqual(config[0], "OnManagedInstances", name)
+            self.assertEqual(
+                config[1]["LambdaManagedInstancesCapacityProviderConfig"],
+                {"CapacityProviderArn": {"Ref": "CapacityProviderArn"},
+                 "PerExecutionEnvironmentMaxConcurrency": {"Ref": "MaxConcurrency"}},
+            )
+            self.assertEqual(config[2], {"Ref": "AWS::NoValue"})
+            # 2 GB is the least an environment of Lambda Managed Instances has.
+            self.assertEqual(properties["MemorySize"], {"Fn::If": ["OnManagedInstances", 2048, 256]})
+        # Lambda Managed Instances run a published version: each deploy publishes one.
+        versions = resources_of_type(self.t, "AWS::Lambda::Version")
+        self.assertEqual(len(versions), 3 if EXAMPLES else 1)
 
     def test_outputs_give_the_urls(self):
         self.assertIn("WebhookUrl", self.t["Outputs"])
