@@ -9,6 +9,7 @@
 
 mod data;
 mod full_sync;
+mod managed;
 mod ofrep;
 mod process;
 mod readers;
@@ -63,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         extension: &args.extension_binary,
     };
     rows.extend(reading::rows(&runtime, runs, &binaries)?);
+    rows.extend(managed::rows(&runtime, &binaries, &reader_table)?);
     rows.extend(full_sync::rows(&runtime, runs, &work)?);
     let items = (data::FLAGS + data::SEGMENTS) as f64;
     results::write(Path::new(&args.results), &rows, runs, items)?;

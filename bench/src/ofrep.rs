@@ -59,7 +59,16 @@ impl Drop for Running {
 
 /// Spawns the extension as Lambda does and waits until it is ready.
 pub async fn start(binary: &str, table: &str, endpoint: &str) -> anyhow::Result<Running> {
-    let api = LambdaApi::start();
+    start_beside(LambdaApi::start(), binary, table, endpoint).await
+}
+
+/// [`start`], beside the given Lambda stand-in (for example in its Managed Instances mode).
+pub async fn start_beside(
+    api: LambdaApi,
+    binary: &str,
+    table: &str,
+    endpoint: &str,
+) -> anyhow::Result<Running> {
     let port = free_port().to_string();
     let started = Instant::now();
     let child = api.spawn(
