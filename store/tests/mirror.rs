@@ -277,6 +277,7 @@ async fn through_every_kind_of_outage_the_copy_is_served_stale_then_current_agai
 
     let outages = [Outage::InternalServerError, Outage::Stall, Outage::Refuse];
     for outage in outages {
+        logs.listen_again();
         proxy.set_outage(outage);
         refreshed_until(&mirror, "going stale", |m| m.status().is_stale()).await;
         // Answers come from memory at once, whatever DynamoDB does.
@@ -301,6 +302,7 @@ async fn through_every_kind_of_outage_the_copy_is_served_stale_then_current_agai
         mirror.check_within(Duration::from_millis(100)).await;
         assert!(started.elapsed() < Duration::from_millis(400), "{outage:?}");
 
+        logs.listen_again();
         proxy.set_outage(Outage::None);
         refreshed_until(&mirror, "recovery", |m| {
             m.status().state == MirrorState::Current

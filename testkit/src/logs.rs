@@ -11,6 +11,14 @@ pub struct CapturedLogs {
 }
 
 impl CapturedLogs {
+    /// Makes every log call site ask the subscribers again whether they want it. `tracing`
+    /// caches that per call site for the whole process; a call site first reached by another
+    /// test's thread in the instant a capture started can stay cached as wanted by no one, and
+    /// its lines would be missing here. Call it before the part whose lines are asserted.
+    pub fn listen_again(&self) {
+        tracing::callsite::rebuild_interest_cache();
+    }
+
     /// Everything logged so far, one event per line.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.buffer.lock().expect("log buffer")).into_owned()
@@ -49,5 +57,6 @@ pub fn capture() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
         .with_max_level(tracing::Level::INFO)
         .finish();
     let guard = tracing::subscriber::set_default(subscriber);
+    logs.listen_again();
     (logs, guard)
 }
