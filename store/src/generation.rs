@@ -14,9 +14,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::archive::ArchiveRef;
 use crate::report::ItemRef;
 use crate::schema::{
-    key_attributes, Kind, CHANGED_FLAGS_ATTRIBUTE, CHANGED_SEGMENTS_ATTRIBUTE,
+    key_attributes, Kind, ARCHIVE_ATTRIBUTE, CHANGED_FLAGS_ATTRIBUTE, CHANGED_SEGMENTS_ATTRIBUTE,
     CHANGE_LOG_ATTRIBUTE, FULL_RELOAD_ATTRIBUTE, GENERATION_ATTRIBUTE, GENERATION_KEY,
     MAX_CHANGED_KEYS, MAX_CHANGE_LOG_GENERATIONS, MAX_CHANGE_LOG_KEY_BYTES, PENDING_ATTRIBUTE,
     SYNCED_AT_ATTRIBUTE,
@@ -109,6 +110,8 @@ pub struct Generation {
     pub earlier: Vec<Changes>,
     /// A sync started writing this generation and has not committed it.
     pub pending: Option<u64>,
+    /// The archive a cold reader may load, then follow the change log from.
+    pub archive: Option<ArchiveRef>,
 }
 
 impl Generation {
@@ -143,6 +146,9 @@ impl Generation {
             changed,
             earlier,
             pending: number(PENDING_ATTRIBUTE),
+            archive: row
+                .get(ARCHIVE_ATTRIBUTE)
+                .and_then(ArchiveRef::from_attribute),
         })
     }
 
@@ -215,6 +221,9 @@ impl Generation {
                 AttributeValue::N(pending.to_string()),
             );
         }
+        if let Some(archive) = &self.archive {
+            row.insert(ARCHIVE_ATTRIBUTE.into(), archive.to_attribute());
+        }
         row
     }
 
@@ -227,6 +236,7 @@ impl Generation {
             changed: None,
             earlier: Vec::new(),
             pending: None,
+            archive: None,
         });
         row.pending = Some(row.number + 1);
         row
@@ -235,6 +245,8 @@ impl Generation {
     /// What a successful sync commits after `previous`: with `changes`, the next generation
     /// naming them (or asking for a full reload when there are too many, when the history is
     /// new, or when a sync died half-way before); without, the same generation, later time.
+    /// A new generation names no archive: the apply decides whether the last one still
+    /// serves ([`ArchiveRef::serves`]) or writes another.
     pub(crate) fn commit(
         previous: Option<&Generation>,
         changes: Option<Vec<ItemRef>>,
@@ -263,6 +275,7 @@ impl Generation {
                     changed,
                     earlier,
                     pending: None,
+                    archive: None,
                 }
             }
         }
@@ -296,6 +309,13 @@ mod tests {
                 ],
             }],
             pending: Some(8),
+            archive: Some(ArchiveRef {
+                generation: 5,
+                id: "5-00ab".into(),
+                parts: 3,
+                checksum: 4_000_000_000,
+                bytes: 1_234_567,
+            }),
         };
         let row = generation.to_row("p:$syncer-lease");
         assert_eq!(Generation::from_row(&row), Some(generation.clone()));
@@ -303,6 +323,7 @@ mod tests {
             changed: None,
             earlier: Vec::new(),
             pending: None,
+            archive: None,
             ..generation
         };
         assert_eq!(Generation::from_row(&full.to_row("x")), Some(full));

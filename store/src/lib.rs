@@ -95,6 +95,7 @@
 
 #![warn(missing_docs)]
 
+mod archive;
 pub mod backoff;
 mod bridge;
 mod builder;
@@ -110,6 +111,7 @@ mod snapshot;
 mod store;
 mod table;
 
+pub use archive::{ArchiveError, ArchiveRef};
 pub use builder::DynamoDbStoreBuilder;
 pub use error::{describe_aws_error, StoreError};
 pub use fence::Fence;

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::archive::ArchiveRef;
 use crate::schema::Kind;
 
 /// One flag or segment, by kind and key.
@@ -57,6 +58,10 @@ pub struct ApplyReport {
     pub batch_requests: usize,
     /// The data generation a fenced apply committed for readers (unfenced applies: `None`).
     pub generation: Option<u64>,
+    /// The archive this apply wrote and named (`None`: the last one still serves, or none).
+    pub archive: Option<ArchiveRef>,
+    /// Compressed size of that archive, bytes.
+    pub archive_bytes: usize,
 }
 
 impl ApplyReport {

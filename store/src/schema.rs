@@ -76,6 +76,33 @@ pub const FULL_RELOAD_ATTRIBUTE: &str = "full";
 /// The generation a sync started writing and has not committed yet (N): present after a sync
 /// died half-way, so the next one tells readers to reload everything.
 pub const PENDING_ATTRIBUTE: &str = "pending";
+/// The archive pointer on the generation row (M): which compressed copy of the data set
+/// ([`ARCHIVE_NAMESPACE`]) a reader may load instead of querying every item, with
+/// [`ARCHIVE_GENERATION_ATTRIBUTE`], [`ARCHIVE_ID_ATTRIBUTE`], [`ARCHIVE_PARTS_ATTRIBUTE`],
+/// [`ARCHIVE_CHECKSUM_ATTRIBUTE`] and [`ARCHIVE_BYTES_ATTRIBUTE`]. The archive holds the data
+/// of the generation it names; the change log leads from there to the row's generation.
+pub const ARCHIVE_ATTRIBUTE: &str = "archive";
+/// The generation whose data an archive holds (N), in the archive pointer and on its parts.
+pub const ARCHIVE_GENERATION_ATTRIBUTE: &str = "generation";
+/// The archive's own name (S), unique per write: parts of two archives never mix.
+pub const ARCHIVE_ID_ATTRIBUTE: &str = "id";
+/// How many parts the archive has (N).
+pub const ARCHIVE_PARTS_ATTRIBUTE: &str = "parts";
+/// CRC-32 of the compressed archive, all parts in order (N).
+pub const ARCHIVE_CHECKSUM_ATTRIBUTE: &str = "crc32";
+/// Length of the archive once decompressed, bytes (N).
+pub const ARCHIVE_BYTES_ATTRIBUTE: &str = "bytes";
+/// Partition (after the prefix) of the archive parts, a namespace no official SDK reads. The
+/// sort key of a part is `<id>:<index>`; its bytes are in [`ARCHIVE_DATA_ATTRIBUTE`].
+pub const ARCHIVE_NAMESPACE: &str = "$archive";
+/// The bytes of one archive part (B).
+pub const ARCHIVE_DATA_ATTRIBUTE: &str = "data";
+/// Largest archive part: well under DynamoDB's 400 KB item limit.
+pub const ARCHIVE_PART_BYTES: usize = 256 * 1024;
+/// A sync writes a new archive when the items changed since the current one exceed this
+/// many (or the change log no longer reaches it): a reader's cold start then reads the archive
+/// and at most this many items.
+pub const ARCHIVE_REFRESH_AFTER_CHANGES: usize = 64;
 /// Sort key of the note of the last successful sync in [`SYNC_NAMESPACE`] (for `syncer status`).
 pub const LAST_SYNC_KEY: &str = "last-sync";
 /// Sort key of the note of the last failed sync in [`SYNC_NAMESPACE`].
@@ -146,6 +173,7 @@ pub struct Namespaces {
     segments: String,
     inited: String,
     sync: String,
+    archive: String,
 }
 
 impl Namespaces {
@@ -160,12 +188,18 @@ impl Namespaces {
             segments: with_prefix(SEGMENTS_NAMESPACE),
             inited: with_prefix(INITED_KEY),
             sync: with_prefix(SYNC_NAMESPACE),
+            archive: with_prefix(ARCHIVE_NAMESPACE),
         }
     }
 
     /// Partition key of the rows that coordinate syncs.
     pub fn sync(&self) -> &str {
         &self.sync
+    }
+
+    /// Partition key of the archive parts.
+    pub fn archive(&self) -> &str {
+        &self.archive
     }
 
     /// Partition key value for `kind`.

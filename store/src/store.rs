@@ -12,6 +12,7 @@ use launchdarkly_server_sdk::{Flag, Segment, SerializedItem};
 use aws_sdk_dynamodb::types::AttributeValue;
 use tokio::time::Instant;
 
+use crate::archive::{Archive, ArchiveRef};
 use crate::error::StoreError;
 use crate::fence::Fence;
 use crate::generation::Generation;
@@ -96,7 +97,7 @@ impl DynamoDbStore {
         &self.inner.table
     }
 
-    fn namespaces(&self) -> &Namespaces {
+    pub(crate) fn namespaces(&self) -> &Namespaces {
         &self.inner.namespaces
     }
 
@@ -226,18 +227,86 @@ impl DynamoDbStore {
         }
         self.write_data(&plan, stored.initialized, &options, &mut report)
             .await?;
+        // Only now, with every write of this sync acknowledged: it never names data that is
+        // not there.
+        let mut generation = fenced
+            .then(|| Generation::commit(stored.previous.as_ref(), changing.then_some(changes)));
+        let previous_archive = stored.previous.as_ref().and_then(|p| p.archive.as_ref());
+        let mut archived = None;
+        if let Some(next) = generation.as_mut() {
+            next.archive = previous_archive.filter(|a| a.serves(next)).cloned();
+            if next.archive.is_none() {
+                archived = self
+                    .archive(snapshot, next.number, &options, &mut report)
+                    .await?;
+                next.archive.clone_from(&archived);
+            }
+        }
         let finish = Finish {
             marker: !stored.initialized,
-            // Only now, with every write of this sync acknowledged: it never names data that
-            // is not there.
-            generation: fenced
-                .then(|| Generation::commit(stored.previous.as_ref(), changing.then_some(changes))),
+            generation,
         };
         self.finish(finish, &options, &mut report).await?;
+        if let Some(written) = archived {
+            let keep = [
+                Some(written.id.as_str()),
+                previous_archive.map(|a| a.id.as_str()),
+            ];
+            self.remove_old_archives(&keep.into_iter().flatten().collect::<Vec<_>>(), &options)
+                .await;
+            report.archive = Some(written);
+        }
         report.written.sort();
         report.repaired.sort();
         report.deleted.sort();
         Ok(report)
+    }
+
+    /// Writes an archive of `snapshot` as the data of `generation`, when the table will hold
+    /// exactly the snapshot (nothing preserved, nothing too large to store). A failed archive
+    /// costs readers only their fast cold start: one WARN line, and the generation names none.
+    async fn archive(
+        &self,
+        snapshot: &Snapshot,
+        generation: u64,
+        options: &ApplyOptions<'_>,
+        report: &mut ApplyReport,
+    ) -> Result<Option<ArchiveRef>, StoreError> {
+        if !report.preserved.is_empty() || !report.skipped_oversize.is_empty() {
+            tracing::info!(
+                table = %self.table_name(),
+                "no archive for generation {generation}: the table keeps items this sync did not write, so readers load it item by item until a complete sync"
+            );
+            return Ok(None);
+        }
+        let archive = match Archive::build(snapshot, generation) {
+            Ok(archive) => archive,
+            Err(e) => {
+                tracing::warn!(table = %self.table_name(), "no archive for generation {generation}: {e}");
+                return Ok(None);
+            }
+        };
+        report.archive_bytes = archive.compressed_bytes();
+        // Its own report: parts that failed are not data that failed.
+        let mut own = ApplyReport::default();
+        let written = self.write_archive(archive, options, &mut own).await;
+        report.batch_requests += own.batch_requests;
+        match written {
+            Ok(reference) => Ok(Some(reference)),
+            Err(e @ StoreError::LeaseLost { .. }) => Err(e),
+            Err(e) => {
+                tracing::warn!(table = %self.table_name(), "no archive for generation {generation}, readers load the table item by item: {e}");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Deletes archives no generation names any more; a failure leaves them for the next one.
+    async fn remove_old_archives(&self, keep: &[&str], options: &ApplyOptions<'_>) {
+        let mut own = ApplyReport::default();
+        if let Err(e) = self.remove_archives_except(keep, options, &mut own).await {
+            tracing::warn!(table = %self.table_name(), "old archive parts were not deleted (the next archive tries again): {e}");
+        }
     }
 
     /// What an apply compares against, read at once: the stored rows of both kinds, the
@@ -502,7 +571,7 @@ impl DynamoDbStore {
 
     /// Writes one phase, fenced or not; returns the items written (sorted) or fails naming
     /// those that were not.
-    async fn write_phase(
+    pub(crate) async fn write_phase(
         &self,
         ops: Vec<WriteOp>,
         options: &ApplyOptions<'_>,

@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, Put, PutRequest, ReturnValue, TransactWriteItem,
-    WriteRequest,
+    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnValue,
+    TransactWriteItem, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use futures::stream::{self, StreamExt};
@@ -26,6 +26,8 @@ use crate::schema::{FENCE_SHARDS, PARTITION_KEY, SORT_KEY, VERSION_ATTRIBUTE};
 
 /// DynamoDB accepts at most 25 requests in one `BatchWriteItem`.
 pub(crate) const MAX_BATCH_SIZE: usize = 25;
+/// DynamoDB accepts at most 100 keys in one `BatchGetItem`.
+const MAX_BATCH_GET_KEYS: usize = 100;
 /// DynamoDB accepts at most 100 actions in one `TransactWriteItems`; one is the fence check.
 const MAX_TRANSACTION_WRITES: usize = 99;
 /// DynamoDB refuses transactions over 4 MB. Each one in flight is held about three times
@@ -274,6 +276,47 @@ impl Table {
             .await
             .map_err(|e| StoreError::dynamo("GetItem", &self.name, e))?;
         Ok(output.item)
+    }
+
+    /// The rows of `keys` with consistent reads, in one `BatchGetItem` per 100 keys; keys
+    /// DynamoDB leaves unprocessed (throttling, 16 MB per answer) are asked again with backoff.
+    /// Rows that do not exist are simply absent from the answer, in no particular order.
+    pub(crate) async fn batch_get(
+        &self,
+        keys: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut rows = Vec::with_capacity(keys.len());
+        let mut pending: VecDeque<_> = keys.into();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let take = pending.len().min(MAX_BATCH_GET_KEYS);
+            let asked = KeysAndAttributes::builder()
+                .set_keys(Some(pending.drain(..take).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Setup(format!("building a BatchGetItem: {e}")))?;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.name, asked)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("BatchGetItem", &self.name, e))?;
+            if let Some(mut found) = output.responses {
+                rows.extend(found.remove(&self.name).unwrap_or_default());
+            }
+            let unprocessed = output
+                .unprocessed_keys
+                .and_then(|mut left| left.remove(&self.name))
+                .map(|left| left.keys)
+                .unwrap_or_default();
+            if !unprocessed.is_empty() {
+                tokio::time::sleep(full_jitter(attempt, BACKOFF_BASE, BACKOFF_CAP)).await;
+                attempt += 1;
+                pending.extend(unprocessed);
+            }
+        }
+        Ok(rows)
     }
 
     /// Every row of `namespace`, paginated to the end, consistent reads. With `versions_only`,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use launchdarkly_server_sdk::SerializedItem;
 
+use crate::archive::Items;
 use crate::report::ItemRef;
 use crate::schema::Kind;
 
@@ -38,6 +39,12 @@ impl MirrorData {
             segments,
             generation,
         }
+    }
+
+    /// A copy opened from an archive.
+    pub(crate) fn from_items(mut items: Items, generation: Option<u64>) -> Self {
+        let mut take = |kind| items.remove(&kind).unwrap_or_default();
+        Self::new(take(Kind::Flags), take(Kind::Segments), generation)
     }
 
     /// Every item of `kind`, by key.

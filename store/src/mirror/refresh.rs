@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::data::MirrorData;
 use super::status::ReadFailure;
 use super::Mirror;
+use crate::archive::ArchiveRef;
 use crate::error::StoreError;
 use crate::generation::Generation;
 use crate::report::ItemRef;
@@ -85,11 +86,11 @@ impl Mirror {
                 let Some(data) = data else {
                     return Err(ReadFailure::Loading);
                 };
-                let changes = self.read_items(changed).await?;
+                let changes = self.read_items(changed, Some(&data)).await?;
                 self.swap(data.with_changes(changes, number));
             }
             Step::Everything => {
-                let loaded = self.load_everything(generation.map(|g| g.number)).await?;
+                let loaded = self.load_whole(generation.as_ref()).await?;
                 self.swap(loaded);
                 if let Ok(mut health) = self.inner.health.lock() {
                     health.full_load_at = Some(Instant::now());
@@ -97,6 +98,69 @@ impl Mirror {
             }
         }
         Ok(synced_at)
+    }
+
+    /// A whole copy: from the archive the generation names when it can be used, else item by
+    /// item.
+    async fn load_whole(&self, generation: Option<&Generation>) -> Result<MirrorData, ReadFailure> {
+        if let Some(now) = generation {
+            if let Some(archive) = &now.archive {
+                if let Some(data) = self.load_archived(now, archive).await? {
+                    return Ok(data);
+                }
+            }
+        }
+        self.load_everything(generation.map(|g| g.number)).await
+    }
+
+    /// The archive `now` names, then the items changed since it; `None` when the archive cannot
+    /// be used (missing parts, a checksum that does not match, a change log that does not
+    /// reach it), with one WARN line.
+    async fn load_archived(
+        &self,
+        now: &Generation,
+        archive: &ArchiveRef,
+    ) -> Result<Option<MirrorData>, ReadFailure> {
+        let store = &self.inner.store;
+        let reads =
+            async { futures::try_join!(store.read_archive(archive), store.is_initialized()) };
+        let (opened, initialized) = self
+            .bounded(
+                self.inner.settings.load_timeout,
+                "reading the archive",
+                reads,
+            )
+            .await?;
+        if !initialized {
+            return Err(self.never_synced());
+        }
+        let since = now.changes_since(archive.generation);
+        let (items, since) = match (opened, since) {
+            (Ok(items), _) if archive.generation == now.number => {
+                return Ok(Some(MirrorData::from_items(items, Some(now.number))));
+            }
+            (Ok(items), Some(since)) => (items, since),
+            (Ok(_), None) => return Ok(None),
+            (Err(e), _) => {
+                tracing::warn!(
+                    table = %store.table_name(),
+                    "the archive of generation {} cannot be used, so the flag data is loaded item by item: {e}",
+                    archive.generation
+                );
+                return Ok(None);
+            }
+        };
+        let data = MirrorData::from_items(items, Some(archive.generation));
+        let changes = self.read_items(since, Some(&data)).await?;
+        Ok(Some(data.with_changes(changes, now.number)))
+    }
+
+    fn never_synced(&self) -> ReadFailure {
+        let store = &self.inner.store;
+        ReadFailure::NeverSynced {
+            table: store.table_name().to_string(),
+            prefix: store.prefix().map(str::to_string),
+        }
     }
 
     async fn load_everything(&self, generation: Option<u64>) -> Result<MirrorData, ReadFailure> {
@@ -116,10 +180,7 @@ impl Mirror {
             )
             .await?;
         if !initialized {
-            return Err(ReadFailure::NeverSynced {
-                table: store.table_name().to_string(),
-                prefix: store.prefix().map(str::to_string),
-            });
+            return Err(self.never_synced());
         }
         Ok(MirrorData::new(flags, segments, generation))
     }
@@ -129,9 +190,9 @@ impl Mirror {
     async fn read_items(
         &self,
         changed: Vec<ItemRef>,
+        current: Option<&MirrorData>,
     ) -> Result<Vec<(ItemRef, Option<SerializedItem>)>, ReadFailure> {
         let store = &self.inner.store;
-        let current = self.inner.data.read().ok().and_then(|d| d.clone());
         let reads = stream::iter(changed)
             .map(|item| async move {
                 let stored = store.get(item.kind, &item.key).await?;
@@ -158,7 +219,6 @@ impl Mirror {
                             item.key, item.kind
                         );
                         let previous = current
-                            .as_ref()
                             .and_then(|d| d.items(item.kind).get(&item.key).cloned());
                         (item, previous)
                     }
@@ -254,6 +314,7 @@ mod tests {
             changed,
             earlier: Vec::new(),
             pending: None,
+            archive: None,
         }
     }
 

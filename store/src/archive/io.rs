@@ -1,0 +1,68 @@
+//! Archive I/O: a fenced apply writes an archive's parts and removes the parts of archives no
+//! generation names any more; a reader reads the parts of the archive its generation names in
+//! one `BatchGetItem`.
+
+use super::{open, Archive, ArchiveError, ArchiveRef, Items};
+use crate::error::StoreError;
+use crate::report::{ApplyReport, ItemRef};
+use crate::schema::{key_attributes, Kind, SORT_KEY};
+use crate::store::{ApplyOptions, DynamoDbStore};
+use crate::table::WriteOp;
+
+impl DynamoDbStore {
+    /// Writes the parts of `archive` as an apply writes its data (fenced when the apply is);
+    /// they are read by nobody until a generation names them.
+    pub(crate) async fn write_archive(
+        &self,
+        archive: Archive,
+        options: &ApplyOptions<'_>,
+        report: &mut ApplyReport,
+    ) -> Result<ArchiveRef, StoreError> {
+        let reference = archive.reference.clone();
+        let ops = archive
+            .rows(self.namespaces().archive())
+            .into_iter()
+            .map(|(key, row)| WriteOp::put(ItemRef::new(Kind::Flags, key), row, 0))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write_phase(ops, options, report).await?;
+        Ok(reference)
+    }
+
+    /// The items of the archive `reference`: `Ok(Err(..))` when its parts are missing or do
+    /// not match it (the caller loads the table instead), `Err` when DynamoDB failed.
+    pub(crate) async fn read_archive(
+        &self,
+        reference: &ArchiveRef,
+    ) -> Result<Result<Items, ArchiveError>, StoreError> {
+        let namespace = self.namespaces().archive();
+        let keys = (0..reference.parts)
+            .map(|index| key_attributes(namespace, &reference.part_key(index)))
+            .collect();
+        let rows = self.table().batch_get(keys).await?;
+        Ok(open(reference, rows))
+    }
+
+    /// Deletes the parts of every archive except `keep` (the one just named, and the one
+    /// before it, which a reader may still be reading). Returns how many parts it deleted.
+    pub(crate) async fn remove_archives_except(
+        &self,
+        keep: &[&str],
+        options: &ApplyOptions<'_>,
+        report: &mut ApplyReport,
+    ) -> Result<usize, StoreError> {
+        let namespace = self.namespaces().archive();
+        let rows = self.table().query(namespace, true).await?;
+        let ops = rows
+            .iter()
+            .filter_map(|row| row.get(SORT_KEY)?.as_s().ok())
+            .filter(|key| !keep.contains(&ArchiveRef::id_of_part(key)))
+            .map(|key| {
+                WriteOp::delete(
+                    ItemRef::new(Kind::Flags, key.clone()),
+                    key_attributes(namespace, key),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.write_phase(ops, options, report).await?.len())
+    }
+}

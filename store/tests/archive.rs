@@ -1,0 +1,282 @@
+//! The archive a fenced sync keeps beside the data: a cold mirror loads it in one batch and
+//! then only the items changed since; it is rewritten only after many changes, old ones are
+//! removed, and one that is damaged, mixed with another or missing is refused for the table's
+//! items, never served.
+
+mod fixtures;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use fixtures::synced::*;
+use fixtures::*;
+use launchdarkly_dynamo_store::schema::{
+    ARCHIVE_DATA_ATTRIBUTE, ARCHIVE_NAMESPACE, ARCHIVE_REFRESH_AFTER_CHANGES,
+};
+use launchdarkly_dynamo_store::{ArchiveRef, Kind, Snapshot};
+use launchdarkly_dynamo_testkit::dynamodb::{
+    client, endpoint, get_raw, put_raw, scan_all, RequestCounter,
+};
+
+fn flags(count: usize, version: u64) -> Vec<(String, u64)> {
+    (0..count).map(|i| (format!("f{i}"), version)).collect()
+}
+
+fn as_snapshot(flags: &[(String, u64)]) -> Snapshot {
+    let pairs: Vec<(&str, u64)> = flags.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    snapshot(&pairs)
+}
+
+/// The ids of the archives whose parts the table holds.
+async fn stored_archives(table: &str) -> BTreeSet<String> {
+    scan_all(&client(), table)
+        .await
+        .into_iter()
+        .filter(|row| row.get("namespace") == Some(&AttributeValue::S(ARCHIVE_NAMESPACE.into())))
+        .filter_map(|row| {
+            let key = row.get("key")?.as_s().ok()?.clone();
+            Some(key.rsplit_once(':')?.0.to_string())
+        })
+        .collect()
+}
+
+async fn named_archive(setup: &Setup) -> Option<ArchiveRef> {
+    setup
+        .writer
+        .generation()
+        .await
+        .unwrap()
+        .and_then(|g| g.archive)
+}
+
+#[tokio::test]
+async fn a_cold_mirror_reads_the_archive_in_one_batch_then_only_what_changed_since() {
+    let setup = setup("archive-cold").await;
+    let mut data = flags(300, 1);
+    let first = synced(&setup.writer, &as_snapshot(&data)).await;
+    let archive = first
+        .archive
+        .clone()
+        .expect("the first sync writes an archive");
+    assert_eq!(archive.generation, 1);
+    assert!(
+        first.archive_bytes > 0 && first.archive_bytes < 300 * 200,
+        "{first:?}"
+    );
+    // Three one-flag syncs: each names the same archive, none rewrites it.
+    for i in 0..3 {
+        data[i].1 = 2;
+        let report = synced(&setup.writer, &as_snapshot(&data)).await;
+        assert_eq!(
+            report.archive, None,
+            "a one-flag change rewrote the archive"
+        );
+    }
+    let now = setup.writer.generation().await.unwrap().unwrap();
+    assert_eq!((now.number, now.archive), (4, Some(archive)));
+
+    let counter = RequestCounter::default();
+    let mirror = mirror_via(&setup.table, &endpoint(), Some(counter.clone())).await;
+    assert!(mirror.check_within(Duration::from_secs(5)).await);
+    assert_eq!(mirror.status().generation, Some(4));
+    assert_eq!(mirror.status().flags, 300);
+    assert_eq!(mirror.status().segments, 1);
+    assert_eq!(version(&mirror, "f0"), Some(2));
+    assert_eq!(version(&mirror, "f3"), Some(1));
+    assert_eq!(
+        mirror
+            .get(Kind::Flags, "f2")
+            .unwrap()
+            .unwrap()
+            .serialized_item,
+        flag_json("f2", 2)
+    );
+    // The generation row and the marker, the archive in one batch, the three changed flags;
+    // never a query of the table.
+    assert_eq!(counter.get("BatchGetItem"), 1, "{counter:?}");
+    assert_eq!(counter.get("GetItem"), 2 + 3, "{counter:?}");
+    assert_eq!(counter.get("Query"), 0, "{counter:?}");
+}
+
+#[tokio::test]
+async fn the_archive_is_rewritten_after_many_changes_and_only_the_last_two_are_kept() {
+    let setup = setup("archive-refresh").await;
+    let mut data = flags(100, 1);
+    let first = synced(&setup.writer, &as_snapshot(&data))
+        .await
+        .archive
+        .unwrap();
+    // Changes that add up to just the threshold keep it.
+    let mut changed = 0;
+    for i in 0..4 {
+        for flag in &mut data[i * 16..(i + 1) * 16] {
+            flag.1 = 2;
+        }
+        changed += 16;
+        let report = synced(&setup.writer, &as_snapshot(&data)).await;
+        assert_eq!(report.archive, None, "after {changed} changed flags");
+    }
+    assert_eq!(changed, ARCHIVE_REFRESH_AFTER_CHANGES);
+    // One more changed flag: a new archive, at the new generation.
+    data[99].1 = 2;
+    let second = synced(&setup.writer, &as_snapshot(&data))
+        .await
+        .archive
+        .unwrap();
+    assert_eq!(second.generation, 6);
+    assert_eq!(named_archive(&setup).await, Some(second.clone()));
+    assert_eq!(
+        stored_archives(&setup.table).await,
+        BTreeSet::from([first.id.clone(), second.id.clone()])
+    );
+    // A change of more items than a generation names asks for a new archive at once; the
+    // oldest is removed, the one before the new one kept for readers still reading it.
+    let third = synced(&setup.writer, &as_snapshot(&flags(300, 3)))
+        .await
+        .archive
+        .unwrap();
+    assert_eq!(
+        stored_archives(&setup.table).await,
+        BTreeSet::from([second.id, third.id.clone()])
+    );
+    let mirror = mirror_via(&setup.table, &endpoint(), None).await;
+    assert!(mirror.check_within(Duration::from_secs(5)).await);
+    assert_eq!(
+        (mirror.status().flags, version(&mirror, "f299")),
+        (300, Some(3))
+    );
+    // An idle sync keeps everything as it is.
+    let idle = synced(&setup.writer, &as_snapshot(&flags(300, 3))).await;
+    assert_eq!((idle.item_writes(), idle.archive), (0, None));
+    assert_eq!(named_archive(&setup).await, Some(third));
+}
+
+/// A cold mirror of `setup`'s table that must load the table item by item and still serve
+/// every flag at its synced version.
+async fn loads_item_by_item(setup: &Setup, data: &[(String, u64)]) {
+    let counter = RequestCounter::default();
+    let mirror = mirror_via(&setup.table, &endpoint(), Some(counter.clone())).await;
+    assert!(mirror.check_within(Duration::from_secs(5)).await);
+    assert_eq!(mirror.status().flags, data.len());
+    for (key, synced) in data {
+        assert_eq!(version(&mirror, key), Some(*synced), "{key}");
+    }
+    assert_eq!(counter.get("BatchGetItem"), 1, "{counter:?}");
+    assert!(counter.get("Query") >= 2, "{counter:?}");
+}
+
+#[tokio::test]
+async fn a_damaged_mixed_or_missing_archive_is_refused_for_the_tables_items() {
+    let setup = setup("archive-damaged").await;
+    let mut data = flags(50, 1);
+    let archive = synced(&setup.writer, &as_snapshot(&data))
+        .await
+        .archive
+        .unwrap();
+    data[0].1 = 2;
+    sync(&setup.writer, &as_snapshot(&data)).await;
+    let part_key = format!("{}:0", archive.id);
+    let part = get_raw(&client(), &setup.table, ARCHIVE_NAMESPACE, &part_key)
+        .await
+        .expect("the part is stored");
+
+    // One flipped byte.
+    let mut damaged = part.clone();
+    let AttributeValue::B(bytes) = &part[ARCHIVE_DATA_ATTRIBUTE] else {
+        panic!("a part holds bytes");
+    };
+    let mut flipped = bytes.clone().into_inner();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x40;
+    damaged.insert(
+        ARCHIVE_DATA_ATTRIBUTE.into(),
+        AttributeValue::B(flipped.into()),
+    );
+    put_raw(&client(), &setup.table, damaged).await;
+    loads_item_by_item(&setup, &data).await;
+
+    // The part of another table's archive under this archive's key: checksum refused.
+    let other = setup_with_archive("archive-other").await;
+    let mut foreign = get_raw(
+        &client(),
+        &other.0.table,
+        ARCHIVE_NAMESPACE,
+        &format!("{}:0", other.1.id),
+    )
+    .await
+    .unwrap();
+    foreign.insert("key".into(), AttributeValue::S(part_key.clone()));
+    put_raw(&client(), &setup.table, foreign).await;
+    loads_item_by_item(&setup, &data).await;
+
+    // The part gone.
+    client()
+        .delete_item()
+        .table_name(&setup.table)
+        .key("namespace", AttributeValue::S(ARCHIVE_NAMESPACE.into()))
+        .key("key", AttributeValue::S(part_key))
+        .send()
+        .await
+        .unwrap();
+    loads_item_by_item(&setup, &data).await;
+}
+
+async fn setup_with_archive(label: &str) -> (Setup, ArchiveRef) {
+    let setup = setup(label).await;
+    let archive = synced(&setup.writer, &as_snapshot(&flags(50, 7)))
+        .await
+        .archive
+        .unwrap();
+    (setup, archive)
+}
+
+#[tokio::test]
+async fn a_sync_that_keeps_items_it_could_not_write_names_no_new_archive() {
+    let setup = setup("archive-preserved").await;
+    let data = flags(20, 1);
+    let first = synced(&setup.writer, &as_snapshot(&data))
+        .await
+        .archive
+        .unwrap();
+    // Many changes, one flag unusable upstream: the table keeps its stored row, so an archive
+    // of the snapshot would not be what the table holds.
+    let mut changed = as_snapshot(&flags(20, 2)[1..]);
+    changed.preserve(Kind::Flags, "f0");
+    for i in 20..(20 + ARCHIVE_REFRESH_AFTER_CHANGES) {
+        let key = format!("g{i}");
+        changed.insert(Kind::Flags, key.clone(), item(Kind::Flags, &key, 1));
+    }
+    let report = synced(&setup.writer, &changed).await;
+    assert_eq!(report.archive, None);
+    assert_eq!(
+        named_archive(&setup).await,
+        None,
+        "the old archive no longer serves"
+    );
+    assert_eq!(
+        stored_archives(&setup.table).await,
+        BTreeSet::from([first.id])
+    );
+    // Readers load the table, f0 as it was stored.
+    let mirror = mirror_via(&setup.table, &endpoint(), None).await;
+    assert!(mirror.check_within(Duration::from_secs(5)).await);
+    assert_eq!(
+        (version(&mirror, "f0"), version(&mirror, "f1")),
+        (Some(1), Some(2))
+    );
+    // The next complete sync writes one again.
+    let complete = synced(&setup.writer, &changed_without_preserved(&changed)).await;
+    assert!(complete.archive.is_some());
+}
+
+fn changed_without_preserved(snapshot: &Snapshot) -> Snapshot {
+    let mut complete = Snapshot::default();
+    for kind in Kind::ALL {
+        for (key, item) in snapshot.items(kind) {
+            complete.insert(kind, key.clone(), item.clone());
+        }
+    }
+    complete.insert(Kind::Flags, "f0", item(Kind::Flags, "f0", 2));
+    complete
+}
