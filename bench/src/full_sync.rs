@@ -23,7 +23,7 @@ use crate::results::{Ratio, Row, Sample};
 use crate::syncs::fenced_sync;
 
 /// Items per size: the bench's usual data set, and ten times it.
-const SIZES: [(usize, usize); 2] = [(1_000, 200), (10_000, 2_000)];
+pub const SIZES: [(usize, usize); 2] = [(1_000, 200), (10_000, 2_000)];
 
 /// Batches in flight for Node's shape (its store sends them all at once; DynamoDB Local serves
 /// no more than this in parallel anyway); transactions in flight as the syncer runs them.

@@ -15,6 +15,7 @@ mod process;
 mod readers;
 mod reading;
 mod results;
+mod scale;
 mod syncs;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,9 @@ struct Args {
     /// How many times each measure runs.
     #[arg(default_value_t = 5)]
     runs: usize,
+    /// Only the cold starts and catch-ups at scale (bench/src/scale.rs), for quick iterations.
+    #[arg(long)]
+    only_scale: bool,
     /// An experiment knob: batches in flight for the store's full syncs.
     #[arg(long, env = "BENCH_BATCH_CONCURRENCY", default_value_t = DEFAULT_BATCH_CONCURRENCY)]
     batch_concurrency: usize,
@@ -46,6 +50,16 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let binaries = reading::Binaries {
+        reader: &args.reader_binary,
+        extension: &args.extension_binary,
+    };
+    if args.only_scale {
+        let rows = scale::rows(&runtime, args.runs, &binaries)?;
+        results::write(Path::new(&args.results), &rows, args.runs, f64::NAN)?;
+        eprintln!("bench: wrote {}", args.results);
+        return Ok(());
+    }
     let work = std::env::temp_dir().join(format!("ld-bench-{}", std::process::id()));
     let input = prepare(&work, args.batch_concurrency)?;
     let runs = args.runs;
@@ -59,12 +73,9 @@ fn main() -> anyhow::Result<()> {
     };
     rows.extend(readers::rows(&runtime, runs, &target)?);
     rows.extend(results::zip_rows());
-    let binaries = reading::Binaries {
-        reader: &args.reader_binary,
-        extension: &args.extension_binary,
-    };
     rows.extend(reading::rows(&runtime, runs, &binaries)?);
     rows.extend(managed::rows(&runtime, &binaries, &reader_table)?);
+    rows.extend(scale::rows(&runtime, runs, &binaries)?);
     rows.extend(full_sync::rows(&runtime, runs, &work)?);
     let items = (data::FLAGS + data::SEGMENTS) as f64;
     results::write(Path::new(&args.results), &rows, runs, items)?;

@@ -270,7 +270,7 @@ pub async fn fenced_sync(
 }
 /// Read capacity units DynamoDB charges for the consistent queries of both namespaces that a
 /// diff makes, with the projection to keys and versions or without it.
-async fn read_capacity(
+pub async fn read_capacity(
     dynamo: &aws_sdk_dynamodb::Client,
     table: &str,
     versions_only: bool,

@@ -287,13 +287,8 @@ impl DynamoDbStore {
             }
         };
         report.archive_bytes = archive.compressed_bytes();
-        // Its own report: parts that failed are not data that failed.
-        let mut own = ApplyReport::default();
-        let written = self.write_archive(archive, options, &mut own).await;
-        report.batch_requests += own.batch_requests;
-        match written {
+        match self.write_archive(archive, options.deadline).await {
             Ok(reference) => Ok(Some(reference)),
-            Err(e @ StoreError::LeaseLost { .. }) => Err(e),
             Err(e) => {
                 tracing::warn!(table = %self.table_name(), "no archive for generation {generation}, readers load the table item by item: {e}");
                 Ok(None)

@@ -278,12 +278,14 @@ impl Table {
         Ok(output.item)
     }
 
-    /// The rows of `keys` with consistent reads, in one `BatchGetItem` per 100 keys; keys
-    /// DynamoDB leaves unprocessed (throttling, 16 MB per answer) are asked again with backoff.
-    /// Rows that do not exist are simply absent from the answer, in no particular order.
+    /// The rows of `keys`, in one `BatchGetItem` per 100 keys; keys DynamoDB leaves
+    /// unprocessed (throttling, 16 MB per answer) are asked again with backoff. Rows that do
+    /// not exist are simply absent from the answer, in no particular order. Consistent reads
+    /// cost twice as much: only rows that are never rewritten may be read without.
     pub(crate) async fn batch_get(
         &self,
         keys: Vec<HashMap<String, AttributeValue>>,
+        consistent: bool,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
         let mut rows = Vec::with_capacity(keys.len());
         let mut pending: VecDeque<_> = keys.into();
@@ -292,7 +294,7 @@ impl Table {
             let take = pending.len().min(MAX_BATCH_GET_KEYS);
             let asked = KeysAndAttributes::builder()
                 .set_keys(Some(pending.drain(..take).collect()))
-                .consistent_read(true)
+                .consistent_read(consistent)
                 .build()
                 .map_err(|e| StoreError::Setup(format!("building a BatchGetItem: {e}")))?;
             let output = self

@@ -50,6 +50,9 @@ struct ProxyState {
     /// Requests received, by operation (`GetItem`, `Query`, ...), whatever was answered.
     received: std::collections::BTreeMap<String, usize>,
     batch_items_forwarded: usize,
+    /// Capacity units DynamoDB reported for the requests forwarded (reads and writes apart).
+    read_units: f64,
+    write_units: f64,
     /// Targets (`DynamoDB_20120810.TransactWriteItems`, ...) of write requests held so far.
     held: Vec<String>,
     /// Answers DynamoDB gave to held requests once they were delivered.
@@ -74,6 +77,9 @@ struct Shared {
     gate: Arc<tokio::sync::watch::Sender<bool>>,
     outage: Arc<tokio::sync::watch::Sender<Outage>>,
 }
+
+/// Operations that read.
+const READ_TARGETS: [&str; 3] = [".GetItem", ".Query", ".BatchGetItem"];
 
 /// Operations that write (the lease's renewals and fences included).
 const WRITE_TARGETS: [&str; 5] = [
@@ -166,6 +172,25 @@ impl DynamoProxy {
     /// Forgets the requests received so far.
     pub fn reset_received(&self) {
         self.state.lock().expect("proxy state").received.clear();
+    }
+
+    /// Read capacity units DynamoDB reported for the reads forwarded so far: the proxy asks
+    /// every read and write it forwards for `ReturnConsumedCapacity: TOTAL` and adds up the
+    /// answers (the client never asked, and its SDK ignores the extra field).
+    pub fn read_units(&self) -> f64 {
+        self.state.lock().expect("proxy state").read_units
+    }
+
+    /// Write capacity units DynamoDB reported for the writes forwarded so far.
+    pub fn write_units(&self) -> f64 {
+        self.state.lock().expect("proxy state").write_units
+    }
+
+    /// Forgets the capacity units counted so far.
+    pub fn reset_units(&self) {
+        let mut state = self.state.lock().expect("proxy state");
+        state.read_units = 0.0;
+        state.write_units = 0.0;
     }
 
     /// Write requests inside `BatchWriteItem` bodies forwarded so far.
@@ -320,7 +345,11 @@ async fn handle(
             if is_batch {
                 count_batch_items(&shared, &body);
             }
-            forward(&shared, &parts.headers, body).await
+            let is_read = READ_TARGETS.iter().any(|t| target.ends_with(t));
+            match is_read || is_write {
+                true => forward_metered(&shared, &parts.headers, body, is_read).await,
+                false => forward(&shared, &parts.headers, body).await,
+            }
         }
         Action::ForwardHalf => forward_half(&shared, &parts.headers, body).await,
     }
@@ -391,6 +420,45 @@ async fn forward_half(shared: &Shared, headers: &HeaderMap, body: Bytes) -> Resp
         }
     }
     json_response(StatusCode::OK, answer.to_string())
+}
+
+/// Forwards a read or write asking for its consumed capacity, and counts it.
+async fn forward_metered(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Bytes,
+    is_read: bool,
+) -> Response<Body> {
+    let body = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(mut request)) => {
+            request.insert("ReturnConsumedCapacity".into(), json!("TOTAL"));
+            Bytes::from(Value::Object(request).to_string())
+        }
+        _ => body,
+    };
+    let response = forward(shared, headers, body).await;
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let units = serde_json::from_slice::<Value>(&bytes)
+        .map(|answer| consumed_units(&answer["ConsumedCapacity"]))
+        .unwrap_or(0.0);
+    let mut state = shared.state.lock().expect("proxy state");
+    match is_read {
+        true => state.read_units += units,
+        false => state.write_units += units,
+    }
+    drop(state);
+    json_response(status, bytes)
+}
+
+/// The capacity units of one `ConsumedCapacity` answer: an object, or one per table.
+fn consumed_units(consumed: &Value) -> f64 {
+    match consumed {
+        Value::Array(tables) => tables.iter().map(consumed_units).sum(),
+        other => other["CapacityUnits"].as_f64().unwrap_or(0.0),
+    }
 }
 
 async fn forward(shared: &Shared, headers: &HeaderMap, body: Bytes) -> Response<Body> {

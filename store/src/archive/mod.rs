@@ -3,10 +3,11 @@
 //! that a reader's cold start reads a few hundred kilobytes in one batch instead of querying
 //! every item.
 //!
-//! - Named by the generation row: the sync that writes an archive writes its parts first, under
-//!   an id of their own, and names them in the generation it commits, in the same write as the
-//!   commit. A reader therefore never sees an archive ahead of the data, and never parts of two
-//!   archives mixed.
+//! - Named by the generation row: the sync that writes an archive writes its parts first, after
+//!   its data, under a new id, and names them in the generation it commits, fenced, in the same
+//!   write as the commit. A reader therefore never sees an archive ahead of the data, nor parts
+//!   of two archives mixed; parts of a sync that lost its lease are named by nobody and removed
+//!   with the next archive.
 //! - Bounded cost: an archive is rewritten only when the items changed since it exceed
 //!   [`ARCHIVE_REFRESH_AFTER_CHANGES`], or when the change log no longer reaches it; between
 //!   refreshes the generation row keeps naming it, and a reader loads it and then the items
