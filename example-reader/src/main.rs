@@ -13,9 +13,6 @@ use tower::ServiceExt;
 
 /// Longest a request waits for a due check of the table before it is answered from memory.
 const REQUEST_WAIT: Duration = Duration::from_millis(150);
-/// How long start-up waits for the first load of the flag data (it goes on in the background
-/// after that; answers are the store's clear error until it succeeds).
-const FIRST_LOAD_WAIT: Duration = Duration::from_secs(1);
 
 /// The reader's settings, or `None` after saying (and, in Lambda, reporting) what is wrong.
 async fn validated(cli: &Cli) -> Option<ReaderConfig> {
@@ -60,9 +57,6 @@ async fn main() -> ExitCode {
         Ok(reader) => reader,
         Err(code) => return code,
     };
-    if !matches!(command, Some(Command::Eval { .. })) {
-        reader.check_within(FIRST_LOAD_WAIT).await;
-    }
     match command {
         None => serve_lambda(reader, &config).await,
         Some(Command::Serve { port }) => match serve_locally(reader, port).await {
@@ -216,11 +210,12 @@ async fn eval(reader: &Reader, question: Question) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // A one-shot command waits for the first load (its deadlines bound the wait).
-    let settings = reader.mirror().settings();
-    reader
-        .check_within(settings.check_timeout + settings.load_timeout)
-        .await;
+    // As a request would: one flag from point reads if the copy is not there yet, every flag
+    // once the first load is done (its deadlines bound the wait).
+    match &flag {
+        Some(flag) => reader.check_before_answer_for(flag).await,
+        None => reader.check_before_answer().await,
+    }
     let answer = answer(reader, flag.as_deref(), &context, text);
     reader.close();
     match answer {

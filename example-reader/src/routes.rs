@@ -85,7 +85,7 @@ async fn one_flag(
     Path(key): Path<String>,
     Query(query): Params,
 ) -> Response {
-    reader.check_before_answer().await;
+    reader.check_before_answer_for(&key).await;
     let context = match context_of(&query) {
         Ok(context) => context,
         Err(err) => return error(StatusCode::BAD_REQUEST, &err.to_string()),

@@ -48,7 +48,7 @@ async fn single(
     Path(key): Path<String>,
     body: Body,
 ) -> Response {
-    reader.check_before_answer().await;
+    reader.check_before_answer_for(&key).await;
     let context = match request_context(body).await {
         Ok(context) => context,
         Err(failure) => return failure.about(Some(&key)).into_response(),

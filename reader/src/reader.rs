@@ -224,11 +224,39 @@ impl Reader {
         self.mirror.check_within(wait).await
     }
 
-    /// What a request does before it is answered: start a due check of the table, and wait for
-    /// it at most the configured request wait (none: never wait). Never while the last check
-    /// failed: the answer then comes at once (from the copy, marked stale, or the store's
-    /// error before any copy) instead of waiting on a failing DynamoDB at every request.
+    /// What a request about every flag does before it is answered: start a due check of the
+    /// table, and wait for it at most the configured request wait (none: never wait). Never
+    /// while the last check failed: the answer then comes at once (from the copy, marked stale,
+    /// or the store's error before any copy) instead of waiting on a failing DynamoDB at every
+    /// request. Before the first copy (a cold start), wait for it within its deadlines: every
+    /// flag needs the whole data set.
     pub async fn check_before_answer(&self) {
+        if self.mirror.data().is_err() && !self.mirror.last_check_failed() {
+            let settings = self.mirror.settings();
+            self.mirror
+                .check_within(settings.check_timeout + settings.load_timeout)
+                .await;
+            return;
+        }
+        self.check_within_request_wait().await;
+    }
+
+    /// What a request about one flag does before it is answered: the same check, and while
+    /// there is no copy yet, the point reads of what that flag needs (within the check's
+    /// deadline), so it is answered before the whole data set has loaded. Not while the last
+    /// check failed: then the store's error comes at once.
+    pub async fn check_before_answer_for(&self, flag: &str) {
+        if self.mirror.data().is_ok() || self.mirror.last_check_failed() {
+            return self.check_within_request_wait().await;
+        }
+        self.mirror.check();
+        let limit = self.mirror.settings().check_timeout;
+        if let Err(failure) = self.mirror.read_ahead(flag, limit).await {
+            tracing::debug!("no point reads ahead of the flag data: {failure}");
+        }
+    }
+
+    async fn check_within_request_wait(&self) {
         if self.request_wait.is_zero() || self.mirror.last_check_failed() {
             self.mirror.check();
         } else {
@@ -242,7 +270,11 @@ impl Reader {
     /// changes nothing that is not already reported, and waiting on a failing DynamoDB would
     /// hold every invocation back.
     pub async fn await_check(&self, limit: Duration) {
-        if self.mirror.status().state != MirrorState::Current {
+        // The first load too, unless it is failing: answers before it came from point reads,
+        // and a load frozen half-way would only start over.
+        let state = self.mirror.status().state;
+        let loading = state == MirrorState::Loading && !self.mirror.last_check_failed();
+        if state != MirrorState::Current && !loading {
             return;
         }
         let deadlines = self.mirror.settings().check_timeout + self.mirror.settings().load_timeout;
@@ -299,11 +331,12 @@ impl Reader {
 
     fn evaluate_one(&self, flag: &str, context: &Context) -> Result<Evaluation, Unavailable> {
         self.mirror.check();
-        let data = self.mirror.data().map_err(Unavailable)?;
+        // From the copy, or before it from the items read ahead for this flag.
+        let stored = self.mirror.get(Kind::Flags, flag).map_err(Unavailable)?;
+        let stored = stored.as_ref().filter(|i| !i.deleted);
         let freshness = self.freshness();
         // An unknown flag costs no DynamoDB read (the mirror answers from memory); the SDK
         // still sees it, so LaunchDarkly's event for an unknown flag goes out as usual.
-        let stored = data.items(Kind::Flags).get(flag).filter(|i| !i.deleted);
         let detail = self
             .client()
             .variation_detail(context, flag, FlagValue::Json(Value::Null));

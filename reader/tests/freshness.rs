@@ -12,7 +12,7 @@ use launchdarkly_dynamo_fixtures::{banner, fenced_sync, fenced_table};
 use launchdarkly_dynamo_reader::{Reader, ReaderSettings};
 use launchdarkly_dynamo_store::mirror::{FailureKind, MirrorState};
 use launchdarkly_dynamo_testkit::dynamodb::{client_with, endpoint};
-use launchdarkly_dynamo_testkit::proxy::{DynamoProxy, Outage};
+use launchdarkly_dynamo_testkit::proxy::{DynamoProxy, Faults, Outage};
 use launchdarkly_server_sdk::{Context, ContextBuilder, EvalError};
 use serde_json::json;
 use tokio::time::Instant;
@@ -157,4 +157,36 @@ async fn a_cold_start_while_dynamodb_stalls_is_unavailable_never_a_missing_flag(
         |r| banner_value(r) == Some(json!("hello")),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_answers_one_flag_from_point_reads_before_the_data_set_loads() {
+    let table = fenced_table("engine-ahead", &[banner(1, "hello")]).await;
+    let proxy = DynamoProxy::start(&endpoint());
+    // The first load stalls (its archive and every query); point reads still answer.
+    proxy.set_faults(Faults {
+        stall_bodies_with: vec!["$archive".into(), "KeyConditionExpression".into()],
+        ..Faults::default()
+    });
+    let reader = reader_at(&table, proxy.endpoint()).await;
+    let started = Instant::now();
+    reader.check_before_answer_for("banner").await;
+    let evaluation = reader.evaluate("banner", &alice()).unwrap();
+    assert_eq!(evaluation.value, Some(json!("hello")));
+    assert!(
+        started.elapsed() < REQUEST_WAIT,
+        "it waited for the stalled load: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(reader.health().state, MirrorState::Loading);
+    assert!(reader.evaluate_all(&alice()).is_err(), "no partial answer");
+    proxy.set_faults(Faults::default());
+    until(
+        &reader,
+        "the whole data set",
+        Duration::from_secs(10),
+        |r| r.evaluate_all(&alice()).is_ok(),
+    )
+    .await;
+    assert_eq!(banner_value(&reader), Some(json!("hello")));
 }

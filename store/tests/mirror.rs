@@ -20,16 +20,6 @@ use launchdarkly_server_sdk::{
 };
 use tokio::time::Instant;
 
-/// Refreshes until `done` holds (each refresh waits one freshness interval), 5 s at most.
-async fn refreshed_until(mirror: &Mirror, what: &str, done: impl Fn(&Mirror) -> bool) {
-    let until = Instant::now() + Duration::from_secs(5);
-    while !done(mirror) {
-        assert!(Instant::now() < until, "timed out waiting for: {what}");
-        tokio::time::sleep(FAST).await;
-        mirror.check_within(Duration::from_secs(2)).await;
-    }
-}
-
 #[tokio::test]
 async fn each_changing_sync_commits_the_next_generation_and_an_idle_one_keeps_it() {
     let setup = setup("generation").await;

@@ -28,6 +28,9 @@ pub struct Faults {
     /// After this many more forwarded `TransactWriteItems` requests, the next one and every
     /// request after it are answered `503` (an outage that starts with a fenced data write).
     pub outage_after_transactions: Option<usize>,
+    /// Requests whose body contains one of these strings stall until it is removed (for
+    /// example `KeyConditionExpression`: every `Query`), the others are forwarded.
+    pub stall_bodies_with: Vec<String>,
 }
 
 /// A DynamoDB that is down, for every request, until set back to [`Outage::None`].
@@ -278,6 +281,7 @@ async fn handle(
         }
         Outage::None | Outage::Refuse => {}
     }
+    stall_while_matching(&shared, &body).await;
     let is_batch = target.ends_with(".BatchWriteItem");
     let is_transaction = target.ends_with(".TransactWriteItems");
     let is_write = WRITE_TARGETS.iter().any(|t| target.ends_with(t));
@@ -352,6 +356,24 @@ async fn handle(
             }
         }
         Action::ForwardHalf => forward_half(&shared, &parts.headers, body).await,
+    }
+}
+
+/// Holds a request while its body matches one of [`Faults::stall_bodies_with`].
+async fn stall_while_matching(shared: &Shared, body: &Bytes) {
+    let text = String::from_utf8_lossy(body);
+    loop {
+        let stalled = {
+            let state = shared.state.lock().expect("proxy state");
+            let patterns = &state.faults.stall_bodies_with;
+            patterns
+                .iter()
+                .any(|pattern| text.contains(pattern.as_str()))
+        };
+        if !stalled {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 

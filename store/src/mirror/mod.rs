@@ -15,6 +15,7 @@
 //!   stays as it was and is served, marked stale ([`MirrorStatus`]); one WARN line on going
 //!   stale, one INFO line on recovery, and the next check one freshness interval later.
 
+mod ahead;
 mod data;
 mod refresh;
 mod sdk;
@@ -35,6 +36,7 @@ use crate::store::DynamoDbStore;
 pub use data::MirrorData;
 pub use status::{FailureKind, MirrorState, MirrorStatus, ReadFailure};
 
+use ahead::ReadAhead;
 use status::Health;
 
 /// How a [`Mirror`] keeps its copy current.
@@ -99,6 +101,8 @@ struct Inner {
     settings: MirrorSettings,
     runtime: Handle,
     data: RwLock<Option<Arc<MirrorData>>>,
+    /// Items read ahead for evaluations that came before the first copy.
+    ahead: Mutex<ReadAhead>,
     health: Mutex<Health>,
     /// When the last check started; `None` before the first.
     last_check: Mutex<Option<Instant>>,
@@ -125,6 +129,7 @@ impl Mirror {
                 settings,
                 runtime,
                 data: RwLock::new(None),
+                ahead: Mutex::new(ReadAhead::default()),
                 health: Mutex::new(Health::default()),
                 last_check: Mutex::new(None),
                 refreshing: AtomicBool::new(false),
@@ -227,9 +232,24 @@ impl Mirror {
         }
     }
 
-    /// One item from the copy (tombstones included), or why there is no copy.
+    /// One item from the copy (tombstones included), or why there is no copy. Before the
+    /// first copy, an item [`Mirror::read_ahead`] read.
     pub fn get(&self, kind: Kind, key: &str) -> Result<Option<SerializedItem>, ReadFailure> {
-        Ok(self.data()?.items(kind).get(key).cloned())
+        match self.data() {
+            Ok(data) => Ok(data.items(kind).get(key).cloned()),
+            Err(failure) => self
+                .inner
+                .ahead
+                .lock()
+                .ok()
+                .and_then(|ahead| ahead.get(kind, key))
+                .ok_or(failure),
+        }
+    }
+
+    /// True when there is a copy, or items read ahead of it (a table known to be synced).
+    pub fn can_answer(&self) -> bool {
+        self.data().is_ok() || self.inner.ahead.lock().is_ok_and(|a| a.initialized())
     }
 
     /// Store state, generation, data age and last error, as health routes report them.

@@ -232,6 +232,10 @@ impl Mirror {
         if let Ok(mut slot) = self.inner.data.write() {
             *slot = Some(Arc::new(data));
         }
+        // The copy answers from now on.
+        if let Ok(mut ahead) = self.inner.ahead.lock() {
+            *ahead = Default::default();
+        }
     }
 
     /// Runs one DynamoDB step under `limit`.

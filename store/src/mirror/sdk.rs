@@ -65,6 +65,6 @@ impl PersistentDataStore for MirrorStore {
     }
 
     fn is_initialized(&self) -> bool {
-        self.0.data().is_ok()
+        self.0.can_answer()
     }
 }
