@@ -161,7 +161,8 @@ class Template(unittest.TestCase):
     def test_reader_role_is_read_only(self):
         self.examples_only()
         dynamo = self.actions("ReaderRole", "dynamodb")
-        self.assertEqual(sorted(a for a, _ in dynamo), ["dynamodb:GetItem", "dynamodb:Query"])
+        self.assertEqual(sorted(a for a, _ in dynamo),
+                         ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"])
         ssm = self.actions("ReaderRole", "ssm")
         self.assertEqual([a for a, _ in ssm], ["ssm:GetParameter"])
         self.assertTrue(json.dumps(ssm[0][1]).endswith(f':parameter{SSM_PATH}/sdkkey"}}'), ssm)
@@ -169,7 +170,8 @@ class Template(unittest.TestCase):
     def test_node_example_role_is_read_only(self):
         self.examples_only()
         dynamo = self.actions("NodeExampleRole", "dynamodb")
-        self.assertEqual(sorted(a for a, _ in dynamo), ["dynamodb:GetItem", "dynamodb:Query"])
+        self.assertEqual(sorted(a for a, _ in dynamo),
+                         ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"])
         for _, resource in dynamo:
             self.assertEqual(resource, {"Fn::GetAtt": ["FlagsTable", "Arn"]})
         ssm = self.actions("NodeExampleRole", "ssm")

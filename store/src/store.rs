@@ -287,8 +287,9 @@ impl DynamoDbStore {
             }
         };
         report.archive_bytes = archive.compressed_bytes();
-        match self.write_archive(archive, options.deadline).await {
+        match self.write_archive(archive, options).await {
             Ok(reference) => Ok(Some(reference)),
+            Err(e @ StoreError::LeaseLost { .. }) => Err(e),
             Err(e) => {
                 tracing::warn!(table = %self.table_name(), "no archive for generation {generation}, readers load the table item by item: {e}");
                 Ok(None)

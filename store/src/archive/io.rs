@@ -8,35 +8,25 @@ use crate::report::{ApplyReport, ItemRef};
 use crate::schema::{key_attributes, Kind, SORT_KEY};
 use crate::store::{ApplyOptions, DynamoDbStore};
 use crate::table::WriteOp;
-use tokio::time::Instant;
 
 impl DynamoDbStore {
-    /// Writes the parts of `archive` with plain batch writes (half the cost of transactions).
-    /// They need no fence: no reader reads them until a fenced commit names them, and their id
-    /// is new, so a sync that lost its lease can only leave parts nobody names (removed with
-    /// the next archive).
+    /// Writes the parts of `archive`, fenced like the apply's data (the syncer's role has no
+    /// unfenced write at all). No reader reads them until a commit names them.
     pub(crate) async fn write_archive(
         &self,
         archive: Archive,
-        deadline: Option<Instant>,
-    ) -> Result<ArchiveRef, String> {
+        options: &ApplyOptions<'_>,
+    ) -> Result<ArchiveRef, StoreError> {
         let reference = archive.reference.clone();
         let ops = archive
             .rows(self.namespaces().archive())
             .into_iter()
-            .map(|(key, row)| WriteOp::put(ItemRef::new(Kind::Flags, key), row, 0))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
-        let outcome = self.table().batch_write(ops, deadline).await;
-        match outcome.failed.is_empty() {
-            true => Ok(reference),
-            false => Err(format!(
-                "{} of its {} parts were not written ({})",
-                outcome.failed.len(),
-                reference.parts,
-                outcome.cause.unwrap_or_else(|| "unknown".to_string())
-            )),
-        }
+            .map(|(key, row, size)| WriteOp::put(ItemRef::new(Kind::Flags, key), row, size))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Its own report: parts that failed are not data that failed.
+        let mut own = ApplyReport::default();
+        self.write_phase(ops, options, &mut own).await?;
+        Ok(reference)
     }
 
     /// The items of the archive `reference`: `Ok(Err(..))` when its parts are missing or do

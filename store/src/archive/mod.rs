@@ -3,11 +3,10 @@
 //! that a reader's cold start reads a few hundred kilobytes in one batch instead of querying
 //! every item.
 //!
-//! - Named by the generation row: the sync that writes an archive writes its parts first, after
-//!   its data, under a new id, and names them in the generation it commits, fenced, in the same
-//!   write as the commit. A reader therefore never sees an archive ahead of the data, nor parts
-//!   of two archives mixed; parts of a sync that lost its lease are named by nobody and removed
-//!   with the next archive.
+//! - Named by the generation row: the sync that writes an archive writes its parts after its
+//!   data, fenced like it, under a new id, and names them in the generation it commits, in the
+//!   same write as the commit. A reader therefore never sees an archive ahead of the data, nor
+//!   parts of two archives mixed.
 //! - Bounded cost: an archive is rewritten only when the items changed since it exceed
 //!   [`ARCHIVE_REFRESH_AFTER_CHANGES`], or when the change log no longer reaches it; between
 //!   refreshes the generation row keeps naming it, and a reader loads it and then the items
@@ -34,6 +33,9 @@ use crate::snapshot::Snapshot;
 pub(crate) use codec::Items;
 
 type Row = HashMap<String, AttributeValue>;
+
+/// Bytes of a part row besides its data and keys (attribute names, the generation number).
+const PART_OVERHEAD: usize = 64;
 
 /// Why an archive could not be used; the reader then loads the table item by item.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -163,14 +165,16 @@ impl Archive {
         self.parts.iter().map(Vec::len).sum()
     }
 
-    /// The rows of its parts in the archive partition `namespace`, with their sort keys.
-    fn rows(self, namespace: &str) -> Vec<(String, Row)> {
+    /// The rows of its parts in the archive partition `namespace`, with their sort keys and
+    /// sizes (a transaction carries at most 4 MB).
+    fn rows(self, namespace: &str) -> Vec<(String, Row, usize)> {
         let reference = self.reference;
         self.parts
             .into_iter()
             .zip(0..)
             .map(|(bytes, index)| {
                 let key = reference.part_key(index);
+                let size = bytes.len() + namespace.len() + key.len() + PART_OVERHEAD;
                 let mut row = key_attributes(namespace, &key);
                 row.insert(
                     ARCHIVE_DATA_ATTRIBUTE.to_string(),
@@ -180,7 +184,7 @@ impl Archive {
                     ARCHIVE_GENERATION_ATTRIBUTE.to_string(),
                     AttributeValue::N(reference.generation.to_string()),
                 );
-                (key, row)
+                (key, row, size)
             })
             .collect()
     }

@@ -11,7 +11,7 @@ use launchdarkly_server_sdk::SerializedItem;
 use tokio::time::Instant;
 
 use super::data::MirrorData;
-use super::status::ReadFailure;
+use super::status::{FailureKind, ReadFailure};
 use super::Mirror;
 use crate::archive::ArchiveRef;
 use crate::error::StoreError;
@@ -124,13 +124,25 @@ impl Mirror {
         let store = &self.inner.store;
         let reads =
             async { futures::try_join!(store.read_archive(archive), store.is_initialized()) };
-        let (opened, initialized) = self
+        let read = self
             .bounded(
                 self.inner.settings.load_timeout,
                 "reading the archive",
                 reads,
             )
-            .await?;
+            .await;
+        let (opened, initialized) = match read {
+            // A role granted only what readers needed before the archive (GetItem, Query):
+            // still served, at the old cost.
+            Err(failure) if failure.kind() == FailureKind::AccessDenied => {
+                tracing::warn!(
+                    table = %store.table_name(),
+                    "the archive cannot be read, so the flag data is loaded item by item (slower, more read units): grant dynamodb:BatchGetItem on the table: {failure}"
+                );
+                return Ok(None);
+            }
+            read => read?,
+        };
         if !initialized {
             return Err(self.never_synced());
         }
