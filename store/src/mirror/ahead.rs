@@ -19,11 +19,13 @@ use crate::schema::{decode_item, key_attributes, Kind, SORT_KEY};
 /// copy.
 const MAX_ITEMS_AHEAD: usize = 200;
 
-/// Items read ahead of the copy, and whether the table is known to be initialized.
+/// Items read ahead of the copy, whether the table is known to be initialized, and why the
+/// last point reads failed (what a caller is told while the first load still runs).
 #[derive(Default)]
 pub(super) struct ReadAhead {
     items: HashMap<ItemRef, Option<SerializedItem>>,
     initialized: bool,
+    failure: Option<ReadFailure>,
 }
 
 impl ReadAhead {
@@ -37,6 +39,11 @@ impl ReadAhead {
 
     pub(super) fn initialized(&self) -> bool {
         self.initialized
+    }
+
+    /// Why the last point reads failed, if they did.
+    pub(super) fn failure(&self) -> Option<ReadFailure> {
+        self.failure.clone()
     }
 }
 
@@ -102,14 +109,20 @@ impl Mirror {
             return Ok(());
         }
         let reads = self.read_ahead_unbounded(ItemRef::new(Kind::Flags, flag));
-        match tokio::time::timeout(limit, reads).await {
+        let outcome = match tokio::time::timeout(limit, reads).await {
             Ok(outcome) => outcome,
             Err(_) => Err(ReadFailure::Timeout {
                 table: self.inner.store.table_name().to_string(),
                 what: "reading one flag ahead of the flag data",
                 limit,
             }),
+        };
+        // A caller answered while the load still runs hears this instead of "loading": a
+        // table never synced, missing or refused is known before the load says so.
+        if let Ok(mut ahead) = self.inner.ahead.lock() {
+            ahead.failure = outcome.as_ref().err().cloned();
         }
+        outcome
     }
 
     /// Reads `flag`, then what it needs, level by level; items read ahead before are not read

@@ -237,13 +237,18 @@ impl Mirror {
     pub fn get(&self, kind: Kind, key: &str) -> Result<Option<SerializedItem>, ReadFailure> {
         match self.data() {
             Ok(data) => Ok(data.items(kind).get(key).cloned()),
-            Err(failure) => self
-                .inner
-                .ahead
-                .lock()
-                .ok()
-                .and_then(|ahead| ahead.get(kind, key))
-                .ok_or(failure),
+            Err(failure) => {
+                let Ok(ahead) = self.inner.ahead.lock() else {
+                    return Err(failure);
+                };
+                match (ahead.get(kind, key), failure) {
+                    (Some(item), _) => Ok(item),
+                    (None, ReadFailure::Loading) => {
+                        Err(ahead.failure().unwrap_or(ReadFailure::Loading))
+                    }
+                    (None, failure) => Err(failure),
+                }
+            }
         }
     }
 
