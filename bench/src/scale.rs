@@ -158,17 +158,20 @@ fn cold_start_rows(
     ];
     if synced.flags >= 10_000 {
         rows.push(Row::compared(
-            format!("Peak RSS at {size}: example-reader eval (Node: its eval process)"),
+            format!("Peak RSS at {size}: example-reader eval of one flag, from point reads (Node: its eval process)"),
             "MiB",
             reader_rss,
             &node_rss,
             Share,
-            "≤ 45 MiB",
+            "reported",
         ));
-        rows.push(Row::reported(
-            format!("Peak RSS at {size}: the extension after its first answer"),
+        rows.push(Row::compared(
+            format!("Peak RSS at {size}: the extension with the whole copy loaded (Node: its eval process)"),
             "MiB",
             extension_rss,
+            &node_rss,
+            Share,
+            "≤ 45 MiB",
         ));
     }
     Ok(rows)
@@ -230,6 +233,9 @@ async fn extension_first_answer(
                     bail!("unexpected OFREP answer: {value}");
                 }
                 let ms = running.start_ms + ready.elapsed().as_secs_f64() * 1000.0;
+                // The first answer may come from point reads: the peak that counts is the
+                // one with the whole copy loaded.
+                copy_loaded(&http, &running.base_url).await?;
                 return Ok((ms, running.peak_rss_mib()?));
             }
         }
@@ -237,6 +243,24 @@ async fn extension_first_answer(
             bail!("the extension did not answer within 30 s");
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Waits until the extension's health route says its copy is current.
+async fn copy_loaded(http: &reqwest::Client, base_url: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let health = http.get(format!("{base_url}/health")).send().await;
+        if let Ok(health) = health {
+            let health: Value = health.json().await.unwrap_or(Value::Null);
+            if health["state"] == "CURRENT" {
+                return Ok(());
+            }
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the extension's copy was not loaded within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

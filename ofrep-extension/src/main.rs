@@ -137,11 +137,6 @@ struct NotReady {
     message: String,
 }
 
-/// How long start-up waits for the first load of the flag data: a cold start usually answers
-/// from data at once, and is ready within about a second whatever DynamoDB does (answers are
-/// the store's clear error until the load succeeds, in the background).
-const FIRST_LOAD_WAIT: Duration = Duration::from_millis(1000);
-
 /// OFREP and the health route: all the extension serves.
 fn routes(reader: Arc<Reader>) -> Router {
     launchdarkly_dynamo_ofrep::router(reader.clone())
@@ -177,7 +172,10 @@ async fn ready(config: &Config, port: u16) -> Result<(Arc<Reader>, Vec<TcpListen
         error_type: "Extension.InitError",
         message: format!("could not start the reader: {err}"),
     })?;
-    reader.check_within(FIRST_LOAD_WAIT).await;
+    // The first load starts here and runs beside the runtime's and the function's init; an
+    // evaluation before it lands reads its flag with point reads (see `Mirror::read_ahead`),
+    // so init never waits on DynamoDB.
+    reader.check();
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|err| NotReady {

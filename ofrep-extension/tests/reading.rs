@@ -197,7 +197,7 @@ async fn a_cold_start_while_dynamodb_stalls_is_ready_at_once_and_answers_the_sto
     let started = Instant::now();
     let running = start(&table, proxy.endpoint());
     ready(&running).await;
-    // Lambda's init limit is 10 s; the extension waits about 1 s for a first load.
+    // Lambda's init limit is 10 s; the extension starts its first load and is ready at once.
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "ready after {:?}",

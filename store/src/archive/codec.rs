@@ -9,7 +9,7 @@
 //! A deleted item carries no JSON; it opens as the Rust SDK's own tombstone.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{BufReader, Read, Write};
 
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
@@ -76,47 +76,32 @@ fn kind_byte(kind: Kind) -> u8 {
     }
 }
 
-/// Decompresses an archive that must be exactly `bytes` long and reads its items.
-pub(super) fn open(compressed: &[u8], bytes: u64) -> Result<Items, ArchiveError> {
+/// Decompresses an archive that must be exactly `bytes` long and reads its items, as a
+/// stream: the decompressed bytes are never held whole, only the items they frame.
+pub(super) fn open(compressed: impl Read, bytes: u64) -> Result<Items, ArchiveError> {
     if bytes > MAX_OPENED_BYTES {
         return Err(ArchiveError::Corrupt(format!(
             "it claims {bytes} bytes, over the {MAX_OPENED_BYTES} a reader opens"
         )));
     }
-    let capacity = usize::try_from(bytes).unwrap_or(0);
-    let mut framed = Vec::with_capacity(capacity);
-    DeflateDecoder::new(compressed)
-        .take(bytes + 1)
-        .read_to_end(&mut framed)
-        .map_err(|e| ArchiveError::Corrupt(format!("decompressing: {e}")))?;
-    if framed.len() as u64 != bytes {
-        return Err(ArchiveError::Corrupt(format!(
-            "{} bytes decompressed, {bytes} expected",
-            framed.len()
-        )));
-    }
-    unframe(&framed)
-}
-
-fn unframe(framed: &[u8]) -> Result<Items, ArchiveError> {
-    let mut reader = Frames {
-        rest: framed
-            .strip_prefix(MAGIC)
-            .ok_or_else(|| ArchiveError::Corrupt("not an archive of this format".to_string()))?,
+    let mut frames = Frames {
+        source: BufReader::with_capacity(64 << 10, DeflateDecoder::new(compressed)),
+        read: 0,
+        bytes,
     };
+    if frames.take(MAGIC.len())? != MAGIC {
+        return Err(ArchiveError::Corrupt(
+            "not an archive of this format".to_string(),
+        ));
+    }
     let mut items: Items = Kind::ALL.iter().map(|k| (*k, HashMap::new())).collect();
-    while !reader.rest.is_empty() {
-        let kind = match reader.take(1)? {
-            [b'f'] => Kind::Flags,
-            [b's'] => Kind::Segments,
-            _ => return Err(ArchiveError::Corrupt("an unknown item kind".to_string())),
-        };
-        let key = reader.text()?;
-        let version = u64::from_le_bytes(reader.array()?);
-        let deleted = reader.take(1)? != [0];
+    while let Some(kind) = frames.next_kind()? {
+        let key = frames.text()?;
+        let version = u64::from_le_bytes(frames.array()?);
+        let deleted = frames.array::<1>()? != [0];
         let serialized_item = match deleted {
             true => tombstone_json(version),
-            false => reader.text()?,
+            false => frames.text()?,
         };
         let item = SerializedItem {
             version,
@@ -125,36 +110,72 @@ fn unframe(framed: &[u8]) -> Result<Items, ArchiveError> {
         };
         items.entry(kind).or_default().insert(key, item);
     }
+    if frames.read != bytes {
+        return Err(ArchiveError::Corrupt(format!(
+            "{} bytes decompressed, {bytes} expected",
+            frames.read
+        )));
+    }
     Ok(items)
 }
 
-/// A cursor over the framed bytes.
-struct Frames<'a> {
-    rest: &'a [u8],
+/// A cursor over the decompressed bytes, which refuses to read past the length the pointer
+/// names (so a damaged length field cannot make a reader allocate without bound).
+struct Frames<R> {
+    source: R,
+    read: u64,
+    bytes: u64,
 }
 
-impl<'a> Frames<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ArchiveError> {
-        if self.rest.len() < n {
-            return Err(ArchiveError::Corrupt(
-                "it ends in the middle of an item".to_string(),
-            ));
+impl<R: Read> Frames<R> {
+    /// The kind of the next item, or `None` at the end of the stream.
+    fn next_kind(&mut self) -> Result<Option<Kind>, ArchiveError> {
+        let mut byte = [0];
+        match self.source.read(&mut byte) {
+            Ok(0) => return Ok(None),
+            Ok(_) => self.read += 1,
+            Err(e) => return Err(ArchiveError::Corrupt(format!("decompressing: {e}"))),
         }
-        let (head, rest) = self.rest.split_at(n);
-        self.rest = rest;
-        Ok(head)
+        if self.read > self.bytes {
+            return Err(self.longer());
+        }
+        match byte {
+            [b'f'] => Ok(Some(Kind::Flags)),
+            [b's'] => Ok(Some(Kind::Segments)),
+            _ => Err(ArchiveError::Corrupt("an unknown item kind".to_string())),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<Vec<u8>, ArchiveError> {
+        if self.read + n as u64 > self.bytes {
+            return Err(self.longer());
+        }
+        let mut bytes = vec![0; n];
+        self.source
+            .read_exact(&mut bytes)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => {
+                    ArchiveError::Corrupt("it ends in the middle of an item".to_string())
+                }
+                _ => ArchiveError::Corrupt(format!("decompressing: {e}")),
+            })?;
+        self.read += n as u64;
+        Ok(bytes)
+    }
+
+    fn longer(&self) -> ArchiveError {
+        ArchiveError::Corrupt(format!("longer than the {} bytes expected", self.bytes))
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N], ArchiveError> {
         let mut array = [0; N];
-        array.copy_from_slice(self.take(N)?);
+        array.copy_from_slice(&self.take(N)?);
         Ok(array)
     }
 
     fn text(&mut self) -> Result<String, ArchiveError> {
         let length = u32::from_le_bytes(self.array()?) as usize;
-        let bytes = self.take(length)?;
-        String::from_utf8(bytes.to_vec())
+        String::from_utf8(self.take(length)?)
             .map_err(|_| ArchiveError::Corrupt("a key or item that is not UTF-8".to_string()))
     }
 }
@@ -186,7 +207,7 @@ mod tests {
     #[test]
     fn an_archive_opens_as_it_was_written_with_tombstones_in_the_sdks_shape() {
         let (compressed, bytes) = compress(&sample()).unwrap();
-        let items = open(&compressed, bytes).unwrap();
+        let items = open(compressed.as_slice(), bytes).unwrap();
         let flags = &items[&Kind::Flags];
         assert_eq!(flags.len(), 2);
         assert_eq!(flags["on"].serialized_item, r#"{"key":"on","version":3}"#);
@@ -200,22 +221,34 @@ mod tests {
     #[test]
     fn damaged_or_mislabelled_bytes_are_refused() {
         let (compressed, bytes) = compress(&sample()).unwrap();
-        assert!(open(&compressed, bytes + 1).is_err(), "longer than written");
         assert!(
-            open(&compressed, bytes - 1).is_err(),
+            open(compressed.as_slice(), bytes + 1).is_err(),
+            "longer than written"
+        );
+        assert!(
+            open(compressed.as_slice(), bytes - 1).is_err(),
             "shorter than written"
         );
         assert!(open(&compressed[..compressed.len() / 2], bytes).is_err());
-        assert!(open(b"not deflate at all", bytes).is_err());
-        assert!(open(&compressed, MAX_OPENED_BYTES + 1).is_err());
+        assert!(open(&b"not deflate at all"[..], bytes).is_err());
+        assert!(open(compressed.as_slice(), MAX_OPENED_BYTES + 1).is_err());
         // Valid DEFLATE of something that is not an archive.
         let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
         encoder.write_all(b"LDA2 something else").unwrap();
         let other = encoder.finish().unwrap();
-        assert!(open(&other, 19).is_err());
+        assert!(open(other.as_slice(), 19).is_err());
         // The right magic, then an item cut short.
         let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
         encoder.write_all(b"LDA1f\x05\x00\x00\x00ab").unwrap();
-        assert!(open(&encoder.finish().unwrap(), 11).is_err());
+        assert!(open(encoder.finish().unwrap().as_slice(), 11).is_err());
+        // A length field far beyond the archive's length is refused before it is allocated.
+        let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(b"LDA1f\xff\xff\xff\xffab").unwrap();
+        let opened = open(encoder.finish().unwrap().as_slice(), 11);
+        assert!(
+            matches!(&opened, Err(e) if e.to_string().contains("longer than")),
+            "{:?}",
+            opened.err()
+        );
     }
 }

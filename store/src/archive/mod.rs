@@ -19,6 +19,7 @@ mod codec;
 mod io;
 
 use std::collections::HashMap;
+use std::io::Read;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -205,23 +206,29 @@ pub(crate) fn open(reference: &ArchiveRef, rows: Vec<Row>) -> Result<Items, Arch
             }
         })
         .collect();
-    let mut compressed = Vec::with_capacity(parts.values().map(Vec::len).sum());
-    for index in 0..reference.parts {
-        let part =
+    let ordered = (0..reference.parts)
+        .map(|index| {
             parts
                 .remove(&reference.part_key(index))
                 .ok_or_else(|| ArchiveError::MissingPart {
                     id: reference.id.clone(),
                     index,
-                })?;
-        compressed.extend_from_slice(&part);
-    }
-    if crc32fast::hash(&compressed) != reference.checksum {
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut checksum = crc32fast::Hasher::new();
+    ordered.iter().for_each(|part| checksum.update(part));
+    if checksum.finalize() != reference.checksum {
         return Err(ArchiveError::Checksum {
             id: reference.id.clone(),
         });
     }
-    codec::open(&compressed, reference.bytes)
+    // Decompressed as a stream over the parts: never the whole archive in one buffer.
+    let compressed = ordered.iter().map(Vec::as_slice).fold(
+        Box::new(std::io::empty()) as Box<dyn Read + '_>,
+        |read, part| Box::new(read.chain(part)),
+    );
+    codec::open(compressed, reference.bytes)
 }
 
 #[cfg(test)]

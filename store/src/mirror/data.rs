@@ -67,11 +67,11 @@ impl MirrorData {
 
     /// This copy with the items read for a partial reload: `Some` replaces, `None` removes.
     pub(crate) fn with_changes(
-        &self,
+        self,
         changes: Vec<(ItemRef, Option<SerializedItem>)>,
         generation: u64,
     ) -> Self {
-        let mut next = self.clone();
+        let mut next = self;
         next.generation = Some(generation);
         for (item, stored) in changes {
             let items = match item.kind {

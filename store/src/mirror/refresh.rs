@@ -87,7 +87,8 @@ impl Mirror {
                     return Err(ReadFailure::Loading);
                 };
                 let changes = self.read_items(changed, Some(&data)).await?;
-                self.swap(data.with_changes(changes, number));
+                // Readers keep the copy they hold until the swap: the next one is a new map.
+                self.swap(MirrorData::clone(&data).with_changes(changes, number));
             }
             Step::Everything => {
                 let loaded = self.load_whole(generation.as_ref()).await?;
