@@ -252,7 +252,8 @@ async fn copy_loaded(http: &reqwest::Client, base_url: &str) -> anyhow::Result<(
     loop {
         let health = http.get(format!("{base_url}/health")).send().await;
         if let Ok(health) = health {
-            let health: Value = health.json().await.unwrap_or(Value::Null);
+            let text = health.text().await.unwrap_or_default();
+            let health: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             if health["state"] == "CURRENT" {
                 return Ok(());
             }

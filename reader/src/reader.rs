@@ -358,7 +358,7 @@ impl Reader {
         let data = self.mirror.data().map_err(Unavailable)?;
         let freshness = self.freshness();
         let view = DataView(&data);
-        let mut keys: Vec<&String> = data
+        let mut keys: Vec<&std::sync::Arc<str>> = data
             .items(Kind::Flags)
             .iter()
             .filter(|(_, item)| !item.deleted)
@@ -375,7 +375,7 @@ impl Reader {
                             &view, &flag, context, None,
                         );
                         Evaluation {
-                            flag: key.clone(),
+                            flag: key.to_string(),
                             value: detail.value.and_then(json_value),
                             variation_index: detail
                                 .variation_index
@@ -387,7 +387,7 @@ impl Reader {
                         }
                     }
                     Err(_) => Evaluation {
-                        flag: key.clone(),
+                        flag: key.to_string(),
                         value: None,
                         variation_index: None,
                         reason: Reason::Error {

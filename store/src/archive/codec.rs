@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufReader, Read, Write};
+use std::sync::Arc;
 
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
@@ -17,6 +18,7 @@ use flate2::Compression;
 use launchdarkly_server_sdk::SerializedItem;
 
 use super::ArchiveError;
+use crate::mirror::ItemMap;
 use crate::schema::{tombstone_json, Kind};
 use crate::snapshot::Snapshot;
 
@@ -27,7 +29,7 @@ const MAGIC: &[u8; 4] = b"LDA1";
 pub(super) const MAX_OPENED_BYTES: u64 = 1 << 30;
 
 /// Flags and segments by key, as a mirror holds them.
-pub(crate) type Items = HashMap<Kind, HashMap<String, SerializedItem>>;
+pub(crate) type Items = HashMap<Kind, ItemMap>;
 
 /// The compressed archive of `snapshot` and its length before compression.
 pub(super) fn compress(snapshot: &Snapshot) -> Result<(Vec<u8>, u64), ArchiveError> {
@@ -96,7 +98,7 @@ pub(super) fn open(compressed: impl Read, bytes: u64) -> Result<Items, ArchiveEr
     }
     let mut items: Items = Kind::ALL.iter().map(|k| (*k, HashMap::new())).collect();
     while let Some(kind) = frames.next_kind()? {
-        let key = frames.text()?;
+        let key = Arc::from(frames.text()?);
         let version = u64::from_le_bytes(frames.array()?);
         let deleted = frames.array::<1>()? != [0];
         let serialized_item = match deleted {
@@ -108,7 +110,7 @@ pub(super) fn open(compressed: impl Read, bytes: u64) -> Result<Items, ArchiveEr
             deleted,
             serialized_item,
         };
-        items.entry(kind).or_default().insert(key, item);
+        items.entry(kind).or_default().insert(key, Arc::new(item));
     }
     if frames.read != bytes {
         return Err(ArchiveError::Corrupt(format!(

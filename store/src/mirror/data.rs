@@ -2,6 +2,7 @@
 //! refresh swaps in a new one.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use launchdarkly_server_sdk::SerializedItem;
 
@@ -9,11 +10,15 @@ use crate::archive::Items;
 use crate::report::ItemRef;
 use crate::schema::Kind;
 
+/// The items of one kind by key. Keys and items are shared between versions of the copy, so
+/// a refresh that changes a few items copies pointers, not the data set.
+pub type ItemMap = HashMap<Arc<str>, Arc<SerializedItem>>;
+
 /// The flags and segments of one table and prefix as read at one point, tombstones included.
 #[derive(Clone, Default)]
 pub struct MirrorData {
-    flags: HashMap<String, SerializedItem>,
-    segments: HashMap<String, SerializedItem>,
+    flags: ItemMap,
+    segments: ItemMap,
     /// The data generation it corresponds to; `None` for a table without a generation row.
     generation: Option<u64>,
 }
@@ -34,9 +39,15 @@ impl MirrorData {
         segments: HashMap<String, SerializedItem>,
         generation: Option<u64>,
     ) -> Self {
+        let shared = |items: HashMap<String, SerializedItem>| {
+            items
+                .into_iter()
+                .map(|(key, item)| (Arc::from(key), Arc::new(item)))
+                .collect()
+        };
         Self {
-            flags,
-            segments,
+            flags: shared(flags),
+            segments: shared(segments),
             generation,
         }
     }
@@ -44,11 +55,15 @@ impl MirrorData {
     /// A copy opened from an archive.
     pub(crate) fn from_items(mut items: Items, generation: Option<u64>) -> Self {
         let mut take = |kind| items.remove(&kind).unwrap_or_default();
-        Self::new(take(Kind::Flags), take(Kind::Segments), generation)
+        Self {
+            flags: take(Kind::Flags),
+            segments: take(Kind::Segments),
+            generation,
+        }
     }
 
     /// Every item of `kind`, by key.
-    pub fn items(&self, kind: Kind) -> &HashMap<String, SerializedItem> {
+    pub fn items(&self, kind: Kind) -> &ItemMap {
         match kind {
             Kind::Flags => &self.flags,
             Kind::Segments => &self.segments,
@@ -79,8 +94,8 @@ impl MirrorData {
                 Kind::Segments => &mut next.segments,
             };
             match stored {
-                Some(stored) => items.insert(item.key, stored),
-                None => items.remove(&item.key),
+                Some(stored) => items.insert(Arc::from(item.key), Arc::new(stored)),
+                None => items.remove(item.key.as_str()),
             };
         }
         next

@@ -33,7 +33,7 @@ use tokio::time::Instant;
 use crate::schema::Kind;
 use crate::store::DynamoDbStore;
 
-pub use data::MirrorData;
+pub use data::{ItemMap, MirrorData};
 pub use status::{FailureKind, MirrorState, MirrorStatus, ReadFailure};
 
 use ahead::ReadAhead;
@@ -236,7 +236,10 @@ impl Mirror {
     /// first copy, an item [`Mirror::read_ahead`] read.
     pub fn get(&self, kind: Kind, key: &str) -> Result<Option<SerializedItem>, ReadFailure> {
         match self.data() {
-            Ok(data) => Ok(data.items(kind).get(key).cloned()),
+            Ok(data) => Ok(data
+                .items(kind)
+                .get(key)
+                .map(|item| SerializedItem::clone(item))),
             Err(failure) => {
                 let Ok(ahead) = self.inner.ahead.lock() else {
                     return Err(failure);

@@ -232,7 +232,7 @@ impl Mirror {
                             item.key, item.kind
                         );
                         let previous = current
-                            .and_then(|d| d.items(item.kind).get(&item.key).cloned());
+                            .and_then(|d| d.items(item.kind).get(item.key.as_str()).map(|i| SerializedItem::clone(i)));
                         (item, previous)
                     }
                 },

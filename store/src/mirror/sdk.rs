@@ -51,7 +51,12 @@ impl PersistentDataStore for MirrorStore {
         self.0.check();
         self.0
             .data()
-            .map(|data| data.items(Kind::Flags).clone())
+            .map(|data| {
+                data.items(Kind::Flags)
+                    .iter()
+                    .map(|(key, item)| (key.to_string(), SerializedItem::clone(item)))
+                    .collect()
+            })
             .map_err(|failure| PersistentStoreError::new(failure.to_string()))
     }
 
