@@ -10,7 +10,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use launchdarkly_dynamo_store::schema::ARCHIVE_REFRESH_AFTER_CHANGES;
+use aws_sdk_dynamodb::types::AttributeValue;
+use launchdarkly_dynamo_store::schema::{
+    ARCHIVE_ATTRIBUTE, ARCHIVE_REFRESH_FRACTION, GENERATION_KEY, PARTITION_KEY, SORT_KEY,
+    SYNC_NAMESPACE,
+};
+use launchdarkly_dynamo_store::ArchiveRef;
 use launchdarkly_dynamo_store::{
     ApplyReport, Compare, DynamoDbStore, DynamoDbStoreBuilder, Snapshot,
 };
@@ -24,8 +29,8 @@ use crate::results::{Ratio, Row, Sample};
 use crate::syncs::{fenced_sync, read_capacity};
 use crate::{data, full_sync, ofrep};
 
-/// One-flag syncs measured for their write units: enough for one archive refresh.
-const ONE_FLAG_SYNCS: usize = ARCHIVE_REFRESH_AFTER_CHANGES + 6;
+/// One-flag syncs measured for their write units.
+const ONE_FLAG_SYNCS: usize = 8;
 
 /// A table synced as the syncer syncs it, with the data set it holds.
 struct Synced {
@@ -143,7 +148,7 @@ fn cold_start_rows(
         extension.push(ms);
         extension_rss.push(rss);
     }
-    let units = runtime.block_on(read_units(binaries.reader, synced))?;
+    let units = runtime.block_on(read_units(binaries, synced))?;
     let size = synced.size();
     let goal = match synced.flags >= 10_000 {
         true => "≤ 0.5× Node's time",
@@ -155,6 +160,7 @@ fn cold_start_rows(
         Row::compared(format!("Cold start at {size}: the extension, spawn → first OFREP answer (Node: spawn → first evaluation)"), "ms", extension, &node, Faster, goal),
         Row::compared(format!("Cold start at {size}: DynamoDB read units of one reader cold start (ConsumedCapacity), against Node's"), "RCU", Sample(vec![units.ours]), &Sample(vec![units.node]), Share, "reported"),
         Row::compared(format!("Cold start at {size}: read units of one reader cold start, against a query of every item (the load before the archive)"), "RCU", Sample(vec![units.ours]), &Sample(vec![units.full_load]), Share, "≤ 1/5 of a full load"),
+        Row::compared(format!("Cold start at {size}: read units of the extension's cold start until its whole copy is loaded (point reads, archive, changes since), against a query of every item"), "RCU", Sample(vec![units.whole_copy]), &Sample(vec![units.full_load]), Share, "≤ 1/5 of a full load"),
     ];
     if synced.flags >= 10_000 {
         rows.push(Row::compared(
@@ -269,11 +275,13 @@ struct Units {
     ours: f64,
     node: f64,
     full_load: f64,
+    whole_copy: f64,
 }
 
-/// Read units of one cold start of the reader and of Node, through the metering proxy, and
-/// of one query of both namespaces.
-async fn read_units(reader_binary: &str, synced: &Synced) -> anyhow::Result<Units> {
+/// Read units of one cold start of the reader and of Node, and of the extension until its
+/// whole copy is loaded, through the metering proxy; and of one query of both namespaces.
+async fn read_units(binaries: &Binaries<'_>, synced: &Synced) -> anyhow::Result<Units> {
+    let reader_binary = binaries.reader;
     let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
     let mut units = Vec::new();
     for command in [
@@ -291,11 +299,17 @@ async fn read_units(reader_binary: &str, synced: &Synced) -> anyhow::Result<Unit
         }
         units.push(proxy.read_units());
     }
+    proxy.reset_units();
+    let running = ofrep::start(binaries.extension, &synced.table, proxy.endpoint()).await?;
+    copy_loaded(&reqwest::Client::new(), &running.base_url).await?;
+    let whole_copy = proxy.read_units();
+    drop(running);
     let full_load = read_capacity(&client(), &synced.table, false).await?;
     Ok(Units {
         ours: units[0],
         node: units[1],
         full_load,
+        whole_copy,
     })
 }
 
@@ -344,42 +358,70 @@ async fn catch_up_rows(synced: &mut Synced) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Write units of consecutive one-flag syncs (each a different flag) through the metering
-/// proxy: the syncs that kept the archive, the one that refreshed it, and what the refresh
-/// adds to each change.
+/// Write units through the metering proxy: of one-flag syncs (each a different flag) that
+/// keep the archive, and of one archive refresh (an idle sync on a generation row whose
+/// archive pointer was removed: it writes a new archive and deletes the old parts, what every
+/// refresh does); the refresh's share of each change follows from the refresh rule (bytes
+/// changed since the archive up to an eighth of it), with the bytes the syncer counted.
 async fn write_rows(synced: &mut Synced) -> anyhow::Result<Vec<Row>> {
-    eprintln!("bench: write units of {ONE_FLAG_SYNCS} one-flag syncs");
+    eprintln!("bench: write units of {ONE_FLAG_SYNCS} one-flag syncs and of an archive refresh");
     let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
     let writer = DynamoDbStoreBuilder::new(&synced.table)
         .client(client_for(proxy.endpoint()))
         .build()
         .await?;
     let original = std::mem::replace(&mut synced.store, writer);
-    let (mut kept, mut refreshed) = (Sample::default(), Sample::default());
-    let mut archive_bytes = 0;
+    let mut kept = Sample::default();
+    let before = archive_named(synced).await?;
     for i in 0..ONE_FLAG_SYNCS {
         proxy.reset_units();
         let report = synced.change_one(1000 + i).await?;
-        match report.archive {
-            Some(_) => {
-                refreshed.push(proxy.write_units());
-                archive_bytes = report.archive_bytes;
-            }
-            None => kept.push(proxy.write_units()),
+        if report.archive.is_some() {
+            bail!("a one-flag sync refreshed the archive: use fewer of them");
         }
+        kept.push(proxy.write_units());
     }
+    let after = archive_named(synced).await?;
+    let per_change = (after.changed_bytes - before.changed_bytes) as f64 / ONE_FLAG_SYNCS as f64;
+    let changes_per_refresh = (after.bytes / ARCHIVE_REFRESH_FRACTION) as f64 / per_change;
+    proxy.reset_units();
+    synced.sync().await?;
+    let idle = proxy.write_units();
+    forget_archive(&synced.table).await?;
+    proxy.reset_units();
+    let report = synced.sync().await?;
+    let refresh = proxy.write_units() - idle;
     synced.store = original;
-    let added = Sample(
-        refreshed
-            .0
-            .iter()
-            .map(|units| (units - kept.median()) / ARCHIVE_REFRESH_AFTER_CHANGES as f64)
-            .collect(),
-    );
     let size = synced.size();
+    let compressed = report.archive_bytes / 1000;
     Ok(vec![
-        Row::reported(format!("One-flag change at {size}: write units of the sync (lease, fences, generation row twice, the flag)"), "WCU", kept),
-        Row::reported(format!("Archive refresh at {size} ({} KB compressed, every {ARCHIVE_REFRESH_AFTER_CHANGES} changed items): write units of that sync", archive_bytes / 1000), "WCU", refreshed),
-        Row::reported(format!("Write units the archive adds to a one-flag change at {size}, amortized over its refreshes"), "WCU", added),
+        Row::reported(format!("One-flag change at {size}: write units of the sync (lease, fences, the flag, its change row, generation row twice)"), "WCU", kept),
+        Row::reported(format!("Archive refresh at {size} ({compressed} KB compressed; writing it and deleting the one before the previous): write units"), "WCU", Sample(vec![refresh])),
+        Row::reported(format!("One-flag changes between two archive refreshes at {size} ({per_change:.0} changed bytes each, refresh at an eighth of the archive's {} KB)", after.bytes / 1000), "changes", Sample(vec![changes_per_refresh.floor()])),
+        Row::reported(format!("Write units the archive adds to a one-flag change at {size}, amortized over its refreshes"), "WCU", Sample(vec![refresh / changes_per_refresh.floor().max(1.0)])),
     ])
+}
+
+/// The archive the table's generation row names.
+async fn archive_named(synced: &Synced) -> anyhow::Result<ArchiveRef> {
+    synced
+        .store
+        .generation()
+        .await?
+        .and_then(|generation| generation.archive)
+        .context("the generation row names no archive")
+}
+
+/// Removes the archive pointer from the generation row (the next sync then writes one).
+async fn forget_archive(table: &str) -> anyhow::Result<()> {
+    client()
+        .update_item()
+        .table_name(table)
+        .key(PARTITION_KEY, AttributeValue::S(SYNC_NAMESPACE.to_string()))
+        .key(SORT_KEY, AttributeValue::S(GENERATION_KEY.to_string()))
+        .update_expression("REMOVE #archive")
+        .expression_attribute_names("#archive", ARCHIVE_ATTRIBUTE)
+        .send()
+        .await?;
+    Ok(())
 }

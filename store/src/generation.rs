@@ -62,7 +62,7 @@ impl Changes {
 }
 
 /// The changed flags and segments a row or a change log entry names; `None` when malformed.
-fn item_refs(map: &Row) -> Option<Vec<ItemRef>> {
+pub(crate) fn item_refs(map: &Row) -> Option<Vec<ItemRef>> {
     let keys = |name| match map.get(name) {
         Some(AttributeValue::L(keys)) => keys
             .iter()
@@ -82,7 +82,7 @@ fn item_refs(map: &Row) -> Option<Vec<ItemRef>> {
     )
 }
 
-fn insert_item_refs(map: &mut Row, items: &[ItemRef]) {
+pub(crate) fn insert_item_refs(map: &mut Row, items: &[ItemRef]) {
     let keys = |kind| {
         AttributeValue::L(
             items
@@ -315,6 +315,7 @@ mod tests {
                 parts: 3,
                 checksum: 4_000_000_000,
                 bytes: 1_234_567,
+                changed_bytes: 4_321,
             }),
         };
         let row = generation.to_row("p:$syncer-lease");

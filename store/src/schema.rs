@@ -92,17 +92,30 @@ pub const ARCHIVE_PARTS_ATTRIBUTE: &str = "parts";
 pub const ARCHIVE_CHECKSUM_ATTRIBUTE: &str = "crc32";
 /// Length of the archive once decompressed, bytes (N).
 pub const ARCHIVE_BYTES_ATTRIBUTE: &str = "bytes";
-/// Partition (after the prefix) of the archive parts, a namespace no official SDK reads. The
-/// sort key of a part is `<id>:<index>`; its bytes are in [`ARCHIVE_DATA_ATTRIBUTE`].
+/// Bytes of the flags and segments changed since the archive, summed over the generations
+/// that kept naming it (N, in the pointer): what decides its refresh.
+pub const ARCHIVE_CHANGED_BYTES_ATTRIBUTE: &str = "changedBytes";
+/// Partition (after the prefix) of the archive rows, a namespace no official SDK reads. The
+/// sort key of a part is `<id>:<index>`, its bytes in [`ARCHIVE_DATA_ATTRIBUTE`]; the sort key
+/// of a change row is `<id>:since:<generation, 20 digits>` ([`ARCHIVE_CHANGES_INFIX`]).
 pub const ARCHIVE_NAMESPACE: &str = "$archive";
 /// The bytes of one archive part (B).
 pub const ARCHIVE_DATA_ATTRIBUTE: &str = "data";
 /// Largest archive part: well under DynamoDB's 400 KB item limit.
 pub const ARCHIVE_PART_BYTES: usize = 256 * 1024;
-/// A sync writes a new archive when the items changed since the current one exceed this
-/// many (or the change log no longer reaches it): a reader's cold start then reads the archive
-/// and at most this many items.
-pub const ARCHIVE_REFRESH_AFTER_CHANGES: usize = 64;
+/// Between an archive's id and a generation number in the sort key of a *change row*: the
+/// flags and segments ([`CHANGED_FLAGS_ATTRIBUTE`], [`CHANGED_SEGMENTS_ATTRIBUTE`]) one
+/// generation after the archive changed, written in the same transaction that commits that
+/// generation. A cold reader the change log on the generation row no longer reaches reads
+/// them, so an archive serves far longer than that log.
+pub const ARCHIVE_CHANGES_INFIX: &str = "since";
+/// A sync writes a new archive when the bytes of the items changed since the current one
+/// would exceed this fraction of it (1/8), so that a cold reader reads at most that much
+/// besides the archive, and a one-flag change pays on average about 8 times its own size for
+/// the archive's refreshes.
+pub const ARCHIVE_REFRESH_FRACTION: u64 = 8;
+/// ... or when this many generations kept naming it (the change rows a cold reader queries).
+pub const ARCHIVE_MAX_GENERATIONS: u64 = 1000;
 /// Sort key of the note of the last successful sync in [`SYNC_NAMESPACE`] (for `syncer status`).
 pub const LAST_SYNC_KEY: &str = "last-sync";
 /// Sort key of the note of the last failed sync in [`SYNC_NAMESPACE`].

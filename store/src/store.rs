@@ -122,6 +122,46 @@ impl DynamoDbStore {
             })
     }
 
+    /// The items `items` names, as stored (`None`: not in the table), in consistent
+    /// `BatchGetItem`s of 100: what a catch-up reads.
+    pub(crate) async fn get_many(
+        &self,
+        items: &[ItemRef],
+    ) -> Result<Vec<(ItemRef, Option<SerializedItem>)>, StoreError> {
+        let namespaces = self.namespaces();
+        let keys = items
+            .iter()
+            .map(|item| key_attributes(namespaces.of(item.kind), &item.key))
+            .collect();
+        let mut found: HashMap<ItemRef, Option<SerializedItem>> =
+            items.iter().map(|item| (item.clone(), None)).collect();
+        for row in self.table().batch_get(keys, true).await? {
+            let namespace = row.get(schema::PARTITION_KEY).and_then(|n| n.as_s().ok());
+            let Some(kind) = Kind::ALL
+                .into_iter()
+                .find(|k| namespace.map(String::as_str) == Some(namespaces.of(*k)))
+            else {
+                continue;
+            };
+            let (key, item) = decode_item(&row).map_err(|reason| {
+                let key = row.get(schema::SORT_KEY).and_then(|k| k.as_s().ok());
+                StoreError::UnreadableItem {
+                    table: self.table_name().to_string(),
+                    item: ItemRef::new(kind, key.cloned().unwrap_or_default()),
+                    reason: reason.to_string(),
+                }
+            })?;
+            found.insert(ItemRef::new(kind, key), Some(item));
+        }
+        Ok(items
+            .iter()
+            .map(|item| {
+                let stored = found.remove(item).flatten();
+                (item.clone(), stored)
+            })
+            .collect())
+    }
+
     /// Every item of a kind, keyed by the table's sort key, tombstones included.
     ///
     /// A row that cannot be read (not JSON, no version, or not a valid flag or segment for the
@@ -233,8 +273,19 @@ impl DynamoDbStore {
             .then(|| Generation::commit(stored.previous.as_ref(), changing.then_some(changes)));
         let previous_archive = stored.previous.as_ref().and_then(|p| p.archive.as_ref());
         let mut archived = None;
+        // A sync that changed nothing commits the same generation: same archive, no change row.
+        let idle = generation
+            .as_ref()
+            .zip(stored.previous.as_ref())
+            .is_some_and(|(next, previous)| next.number == previous.number);
         if let Some(next) = generation.as_mut() {
-            next.archive = previous_archive.filter(|a| a.serves(next)).cloned();
+            next.archive = match idle {
+                true => previous_archive.cloned(),
+                false => {
+                    let changed_bytes = changed_bytes(snapshot, next.changed.as_deref());
+                    previous_archive.and_then(|a| a.kept_by(next, changed_bytes))
+                }
+            };
             if next.archive.is_none() {
                 archived = self
                     .archive(snapshot, next.number, &options, &mut report)
@@ -242,9 +293,14 @@ impl DynamoDbStore {
                 next.archive.clone_from(&archived);
             }
         }
+        let change_row = generation.as_ref().filter(|_| !idle).and_then(|next| {
+            let archive = next.archive.as_ref()?;
+            archive.change_row(self.namespaces().archive(), next)
+        });
         let finish = Finish {
             marker: !stored.initialized,
             generation,
+            change_row,
         };
         self.finish(finish, &options, &mut report).await?;
         if let Some(written) = archived {
@@ -439,6 +495,15 @@ impl DynamoDbStore {
                 0,
             )?);
         }
+        if let Some(row) = finish.change_row {
+            // In the commit's own transaction: a change row exists exactly when its
+            // generation does.
+            ops.push(WriteOp::put(
+                ItemRef::new(Kind::Flags, "change row"),
+                row,
+                0,
+            )?);
+        }
         ops.push(self.generation_op(&generation)?);
         self.write_phase(ops, options, report).await?;
         report.marker_written = finish.marker;
@@ -630,6 +695,24 @@ fn start_report(plan: &mut Plan<'_>) -> ApplyReport {
 struct Finish {
     marker: bool,
     generation: Option<Generation>,
+    /// The keys the generation changed, beside the archive it keeps naming.
+    change_row: Option<HashMap<String, AttributeValue>>,
+}
+
+/// Bytes of the items `changed` names, as `snapshot` has them (a deleted one counts its key):
+/// what the archive's refresh rule adds up.
+fn changed_bytes(snapshot: &Snapshot, changed: Option<&[ItemRef]>) -> u64 {
+    changed
+        .unwrap_or_default()
+        .iter()
+        .map(|item| {
+            let json = snapshot
+                .items(item.kind)
+                .get(&item.key)
+                .map_or(0, |stored| stored.serialized_item.len());
+            (item.key.len() + json) as u64
+        })
+        .sum()
 }
 
 /// How [`DynamoDbStore::apply`] compares, fences and bounds its work.

@@ -328,18 +328,45 @@ impl Table {
         namespace: &str,
         versions_only: bool,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        self.query_rows(namespace, None, versions_only).await
+    }
+
+    /// The rows of `namespace` whose sort key starts with `prefix`, as [`Self::query`].
+    pub(crate) async fn query_prefix(
+        &self,
+        namespace: &str,
+        prefix: &str,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        self.query_rows(namespace, Some(prefix), false).await
+    }
+
+    async fn query_rows(
+        &self,
+        namespace: &str,
+        prefix: Option<&str>,
+        versions_only: bool,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
         let mut rows = Vec::new();
         let mut start_key = None;
+        let condition = match prefix {
+            Some(_) => "#namespace = :namespace AND begins_with(#key, :prefix)",
+            None => "#namespace = :namespace",
+        };
         loop {
             let mut request = self
                 .client
                 .query()
                 .table_name(&self.name)
                 .consistent_read(true)
-                .key_condition_expression("#namespace = :namespace")
+                .key_condition_expression(condition)
                 .expression_attribute_names("#namespace", PARTITION_KEY)
                 .expression_attribute_values(":namespace", AttributeValue::S(namespace.to_string()))
                 .set_exclusive_start_key(start_key);
+            if let Some(prefix) = prefix {
+                request = request
+                    .expression_attribute_names("#key", SORT_KEY)
+                    .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()));
+            }
             if versions_only {
                 request = request
                     .projection_expression("#key, #version")

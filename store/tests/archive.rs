@@ -1,7 +1,8 @@
 //! The archive a fenced sync keeps beside the data: a cold mirror loads it in one batch and
-//! then only the items changed since; it is rewritten only after many changes, old ones are
-//! removed, and one that is damaged, mixed with another or missing is refused for the table's
-//! items, never served.
+//! then only the items changed since (from the generation row's change log, or beyond it from
+//! the archive's change rows); it is rewritten only once the bytes changed since it reach an
+//! eighth of it, old ones are removed, and one that is damaged, mixed with another or missing,
+//! or change rows with a gap, are refused for the table's items, never served.
 
 mod fixtures;
 
@@ -12,7 +13,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use fixtures::synced::*;
 use fixtures::*;
 use launchdarkly_dynamo_store::schema::{
-    ARCHIVE_DATA_ATTRIBUTE, ARCHIVE_NAMESPACE, ARCHIVE_REFRESH_AFTER_CHANGES,
+    ARCHIVE_DATA_ATTRIBUTE, ARCHIVE_NAMESPACE, ARCHIVE_REFRESH_FRACTION, MAX_CHANGE_LOG_GENERATIONS,
 };
 use launchdarkly_dynamo_store::{ArchiveRef, Kind, Snapshot};
 use launchdarkly_dynamo_testkit::dynamodb::{
@@ -36,7 +37,7 @@ async fn stored_archives(table: &str) -> BTreeSet<String> {
         .filter(|row| row.get("namespace") == Some(&AttributeValue::S(ARCHIVE_NAMESPACE.into())))
         .filter_map(|row| {
             let key = row.get("key")?.as_s().ok()?.clone();
-            Some(key.rsplit_once(':')?.0.to_string())
+            Some(key.split_once(':')?.0.to_string())
         })
         .collect()
 }
@@ -74,7 +75,8 @@ async fn a_cold_mirror_reads_the_archive_in_one_batch_then_only_what_changed_sin
         );
     }
     let now = setup.writer.generation().await.unwrap().unwrap();
-    assert_eq!((now.number, now.archive), (4, Some(archive)));
+    let named = now.archive.map(|a| (a.generation, a.id));
+    assert_eq!((now.number, named), (4, Some((1, archive.id))));
 
     let counter = RequestCounter::default();
     let mirror = mirror_via(&setup.table, &endpoint(), Some(counter.clone())).await;
@@ -92,39 +94,124 @@ async fn a_cold_mirror_reads_the_archive_in_one_batch_then_only_what_changed_sin
             .serialized_item,
         flag_json("f2", 2)
     );
-    // The generation row and the marker, the archive in one batch, the three changed flags;
-    // never a query of the table.
-    assert_eq!(counter.get("BatchGetItem"), 1, "{counter:?}");
-    assert_eq!(counter.get("GetItem"), 2 + 3, "{counter:?}");
+    // The generation row and the marker, the archive in one batch, the three changed flags
+    // in another; never a query of the table.
+    assert_eq!(counter.get("BatchGetItem"), 2, "{counter:?}");
+    assert_eq!(counter.get("GetItem"), 2, "{counter:?}");
     assert_eq!(counter.get("Query"), 0, "{counter:?}");
 }
 
+/// A flag of `bytes` of random hex (it does not compress), so that an archive holding it is
+/// large beside one-flag changes.
+fn ballast(bytes: usize) -> (String, launchdarkly_server_sdk::SerializedItem) {
+    let noise: String = (0..bytes / 16)
+        .map(|_| format!("{:016x}", rand::random::<u64>()))
+        .collect();
+    let mut item = item(Kind::Flags, "ballast", 1);
+    item.serialized_item =
+        item.serialized_item
+            .replacen("\"salt\":\"salt\"", &format!("\"salt\":\"{noise}\""), 1);
+    ("ballast".to_string(), item)
+}
+
 #[tokio::test]
-async fn the_archive_is_rewritten_after_many_changes_and_only_the_last_two_are_kept() {
+async fn beyond_the_change_log_a_cold_mirror_follows_the_archives_change_rows() {
+    let setup = setup("archive-rows").await;
+    let mut data = flags(20, 1);
+    let (ballast_key, ballast) = ballast(300_000);
+    let with_ballast = |data: &[(String, u64)]| {
+        let mut snapshot = as_snapshot(data);
+        snapshot.insert(Kind::Flags, ballast_key.clone(), ballast.clone());
+        snapshot
+    };
+    let archive = synced(&setup.writer, &with_ballast(&data))
+        .await
+        .archive
+        .unwrap();
+    // More one-flag syncs than the generation row's change log holds, a few flags many
+    // times: every one keeps the archive.
+    let syncs = MAX_CHANGE_LOG_GENERATIONS + 6;
+    for i in 0..syncs {
+        data[i % 5].1 += 1;
+        let report = synced(&setup.writer, &with_ballast(&data)).await;
+        assert_eq!(report.archive, None, "sync {i} rewrote the archive");
+    }
+    let now = setup.writer.generation().await.unwrap().unwrap();
+    assert_eq!(now.number, 1 + syncs as u64);
+    assert_eq!(
+        now.archive.as_ref().map(|a| a.id.clone()),
+        Some(archive.id.clone())
+    );
+    assert_eq!(
+        now.changes_since(archive.generation),
+        None,
+        "beyond the log"
+    );
+
+    let counter = RequestCounter::default();
+    let mirror = mirror_via(&setup.table, &endpoint(), Some(counter.clone())).await;
+    assert!(mirror.check_within(Duration::from_secs(5)).await);
+    assert_eq!(mirror.status().generation, Some(now.number));
+    for (key, synced) in &data {
+        assert_eq!(version(&mirror, key), Some(*synced), "{key}");
+    }
+    assert_eq!(version(&mirror, "ballast"), Some(1));
+    // The archive, then the five changed flags in one batch; one query: the change rows.
+    assert_eq!(counter.get("BatchGetItem"), 2, "{counter:?}");
+    assert_eq!(counter.get("Query"), 1, "{counter:?}");
+
+    // A change row gone: the rows no longer lead to the generation, the table is loaded.
+    client()
+        .delete_item()
+        .table_name(&setup.table)
+        .key("namespace", AttributeValue::S(ARCHIVE_NAMESPACE.into()))
+        .key(
+            "key",
+            AttributeValue::S(format!("{}:since:{:020}", archive.id, 10)),
+        )
+        .send()
+        .await
+        .unwrap();
+    let counter = RequestCounter::default();
+    let mirror = mirror_via(&setup.table, &endpoint(), Some(counter.clone())).await;
+    assert!(mirror.check_within(Duration::from_secs(5)).await);
+    for (key, synced) in &data {
+        assert_eq!(version(&mirror, key), Some(*synced), "{key}");
+    }
+    assert!(counter.get("Query") >= 3, "{counter:?}");
+}
+
+#[tokio::test]
+async fn the_archive_is_rewritten_once_an_eighth_of_it_changed_and_only_the_last_two_are_kept() {
     let setup = setup("archive-refresh").await;
     let mut data = flags(100, 1);
     let first = synced(&setup.writer, &as_snapshot(&data))
         .await
         .archive
         .unwrap();
-    // Changes that add up to just the threshold keep it.
-    let mut changed = 0;
-    for i in 0..4 {
-        for flag in &mut data[i * 16..(i + 1) * 16] {
-            flag.1 = 2;
-        }
-        changed += 16;
+    // One-flag changes are counted in bytes; they keep it while they add up to an eighth.
+    let budget = first.bytes / ARCHIVE_REFRESH_FRACTION;
+    let mut kept = 0;
+    let second = loop {
+        let counted = named_archive(&setup).await.unwrap().changed_bytes;
+        data[kept].1 = 2;
         let report = synced(&setup.writer, &as_snapshot(&data)).await;
-        assert_eq!(report.archive, None, "after {changed} changed flags");
-    }
-    assert_eq!(changed, ARCHIVE_REFRESH_AFTER_CHANGES);
-    // One more changed flag: a new archive, at the new generation.
-    data[99].1 = 2;
-    let second = synced(&setup.writer, &as_snapshot(&data))
-        .await
-        .archive
-        .unwrap();
-    assert_eq!(second.generation, 6);
+        let change = (data[kept].0.len() + flag_json(&data[kept].0, 2).len()) as u64;
+        match report.archive {
+            None => assert!(counted + change <= budget, "kept past the budget"),
+            Some(second) => {
+                assert!(
+                    counted + change > budget,
+                    "refreshed early: {counted} of {budget}"
+                );
+                break second;
+            }
+        }
+        kept += 1;
+    };
+    assert!(kept >= 5, "{kept} changes kept it");
+    assert_eq!(second.generation, 2 + kept as u64);
+    assert_eq!(second.changed_bytes, 0);
     assert_eq!(named_archive(&setup).await, Some(second.clone()));
     assert_eq!(
         stored_archives(&setup.table).await,
@@ -244,7 +331,7 @@ async fn a_sync_that_keeps_items_it_could_not_write_names_no_new_archive() {
     // of the snapshot would not be what the table holds.
     let mut changed = as_snapshot(&flags(20, 2)[1..]);
     changed.preserve(Kind::Flags, "f0");
-    for i in 20..(20 + ARCHIVE_REFRESH_AFTER_CHANGES) {
+    for i in 20..84 {
         let key = format!("g{i}");
         changed.insert(Kind::Flags, key.clone(), item(Kind::Flags, &key, 1));
     }

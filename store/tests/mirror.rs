@@ -89,7 +89,8 @@ async fn a_synced_change_costs_the_mirror_one_generation_read_and_the_changed_it
     assert_eq!(version(&mirror, "a"), Some(2));
     assert_eq!(mirror.status().generation, Some(2));
     // One check: the generation row, then the one changed flag; never the table.
-    assert_eq!(counter.get("GetItem"), 2, "{counter:?}");
+    assert_eq!(counter.get("GetItem"), 1, "{counter:?}");
+    assert_eq!(counter.get("BatchGetItem"), 1, "{counter:?}");
     assert_eq!(counter.get("Query"), 0, "{counter:?}");
 
     // Without changes, a check is one GetItem of the generation row; within the freshness
@@ -135,8 +136,9 @@ async fn a_reader_several_generations_behind_reads_only_what_changed_and_a_large
     );
     assert_eq!(version(&mirror, "f49"), None);
     assert_eq!(mirror.status().flags, 49);
-    // The generation row, then the five changed items; never the table.
-    assert_eq!(counter.get("GetItem"), 6, "{counter:?}");
+    // The generation row, then the five changed items in one batch; never the table.
+    assert_eq!(counter.get("GetItem"), 1, "{counter:?}");
+    assert_eq!(counter.get("BatchGetItem"), 1, "{counter:?}");
     assert_eq!(counter.get("Query"), 0, "{counter:?}");
 
     // More changed keys than a generation names: the copy is read whole again, from the

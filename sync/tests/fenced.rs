@@ -80,9 +80,10 @@ async fn a_fenced_apply_writes_in_transactions_of_at_most_99_writes() {
         .unwrap();
     assert_eq!(report.written.len(), 250);
     assert!(report.marker_written);
-    // The generation announced, 250 items: 99 + 99 + 52, then the marker and the generation
-    // committed in one transaction.
-    assert_eq!(counter.get("TransactWriteItems"), 5);
+    // The generation announced, 250 items: 99 + 99 + 52, the archive (one part, fenced like
+    // the data), then the marker and the generation committed in one transaction.
+    assert_eq!(report.archive.as_ref().map(|a| a.parts), Some(1));
+    assert_eq!(counter.get("TransactWriteItems"), 6);
     assert_eq!(report.generation, Some(1));
     assert_eq!(counter.get("BatchWriteItem"), 0);
     assert_eq!(counter.get("PutItem"), 0);
@@ -117,8 +118,10 @@ async fn transactions_are_cut_by_size_under_dynamodbs_4_mb() {
         .unwrap();
     assert_eq!(report.written.len(), 20);
     // 6 MB of items: at most 3 items of ~300 KB per transaction of about 1 MB (7 of them), plus
-    // the generation's announcement, and its commit with the marker.
-    assert_eq!(counter.get("TransactWriteItems"), 7 + 2);
+    // the generation's announcement, the archive (padding compresses to one part), and the
+    // commit with the marker.
+    assert_eq!(report.archive.as_ref().map(|a| a.parts), Some(1));
+    assert_eq!(counter.get("TransactWriteItems"), 7 + 3);
 }
 
 #[tokio::test]

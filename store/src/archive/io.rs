@@ -2,7 +2,7 @@
 //! generation names any more; a reader reads the parts of the archive its generation names in
 //! one `BatchGetItem`.
 
-use super::{open, Archive, ArchiveError, ArchiveRef, Items};
+use super::{open, Archive, ArchiveError, ArchiveRef, Items, Row};
 use crate::error::StoreError;
 use crate::report::{ApplyReport, ItemRef};
 use crate::schema::{key_attributes, Kind, SORT_KEY};
@@ -54,8 +54,19 @@ impl DynamoDbStore {
         }
     }
 
-    /// Deletes the parts of every archive except `keep` (the one just named, and the one
-    /// before it, which a reader may still be reading). Returns how many parts it deleted.
+    /// The change rows of the archive `reference` (the keys each generation since it changed),
+    /// in one consistent query.
+    pub(crate) async fn archive_change_rows(
+        &self,
+        reference: &ArchiveRef,
+    ) -> Result<Vec<Row>, StoreError> {
+        self.table()
+            .query_prefix(self.namespaces().archive(), &reference.changes_prefix())
+            .await
+    }
+
+    /// Deletes the parts and change rows of every archive except `keep` (the one just named,
+    /// and the one before it, which a reader may still be reading). Returns how many parts it deleted.
     pub(crate) async fn remove_archives_except(
         &self,
         keep: &[&str],

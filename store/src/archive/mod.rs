@@ -1,19 +1,20 @@
 //! The archive: a compressed copy of a whole data set that a fenced sync keeps in rows of its
 //! own ([`ARCHIVE_NAMESPACE`](crate::schema::ARCHIVE_NAMESPACE), read by no official SDK), so
-//! that a reader's cold start reads a few hundred kilobytes in one batch instead of querying
-//! every item.
+//! that a reader's cold start reads one batch of parts instead of querying every item.
 //!
 //! - Named by the generation row: the sync that writes an archive writes its parts after its
 //!   data, fenced like it, under a new id, and names them in the generation it commits, in the
 //!   same write as the commit. A reader therefore never sees an archive ahead of the data, nor
 //!   parts of two archives mixed.
-//! - Bounded cost: an archive is rewritten only when the items changed since it exceed
-//!   [`ARCHIVE_REFRESH_AFTER_CHANGES`], or when the change log no longer reaches it; between
-//!   refreshes the generation row keeps naming it, and a reader loads it and then the items
-//!   changed since (read from the change log).
+//! - Bounded cost: an archive is rewritten only when the bytes changed since it would exceed
+//!   [`ARCHIVE_REFRESH_FRACTION`](crate::schema::ARCHIVE_REFRESH_FRACTION) of it, after
+//!   [`ARCHIVE_MAX_GENERATIONS`](crate::schema::ARCHIVE_MAX_GENERATIONS), or after a full
+//!   reload. Each generation that keeps naming it also writes a small *change row* (the keys
+//!   it changed) in its commit, so a cold reader loads the archive and then the items changed
+//!   since, from the generation row's change log or, beyond it, from those rows.
 //! - Checked: the pointer carries the parts count, the compressed bytes' CRC-32 and the
-//!   decompressed length; an archive that does not match is refused and the reader loads the
-//!   table item by item instead.
+//!   decompressed length; an archive that does not match, or change rows that do not lead
+//!   from it to the generation, are refused and the reader loads the table item by item.
 
 mod codec;
 mod io;
@@ -25,9 +26,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::generation::Generation;
 use crate::schema::{
-    key_attributes, ARCHIVE_BYTES_ATTRIBUTE, ARCHIVE_CHECKSUM_ATTRIBUTE, ARCHIVE_DATA_ATTRIBUTE,
-    ARCHIVE_GENERATION_ATTRIBUTE, ARCHIVE_ID_ATTRIBUTE, ARCHIVE_PARTS_ATTRIBUTE,
-    ARCHIVE_PART_BYTES, ARCHIVE_REFRESH_AFTER_CHANGES, SORT_KEY,
+    key_attributes, ARCHIVE_BYTES_ATTRIBUTE, ARCHIVE_CHANGED_BYTES_ATTRIBUTE,
+    ARCHIVE_CHANGES_INFIX, ARCHIVE_CHECKSUM_ATTRIBUTE, ARCHIVE_DATA_ATTRIBUTE,
+    ARCHIVE_GENERATION_ATTRIBUTE, ARCHIVE_ID_ATTRIBUTE, ARCHIVE_MAX_GENERATIONS,
+    ARCHIVE_PARTS_ATTRIBUTE, ARCHIVE_PART_BYTES, ARCHIVE_REFRESH_FRACTION, SORT_KEY,
 };
 use crate::snapshot::Snapshot;
 
@@ -74,6 +76,8 @@ pub struct ArchiveRef {
     pub checksum: u32,
     /// Length once decompressed.
     pub bytes: u64,
+    /// Bytes of the items changed since it, over the generations that kept naming it.
+    pub changed_bytes: u64,
 }
 
 impl ArchiveRef {
@@ -82,9 +86,19 @@ impl ArchiveRef {
         format!("{}:{index}", self.id)
     }
 
-    /// The archive id a part's sort key names.
+    /// The archive id a part's or a change row's sort key names (ids hold no `:`).
     fn id_of_part(sort_key: &str) -> &str {
-        sort_key.rsplit_once(':').map_or(sort_key, |(id, _)| id)
+        sort_key.split_once(':').map_or(sort_key, |(id, _)| id)
+    }
+
+    /// The sort keys of this archive's change rows start with this.
+    fn changes_prefix(&self) -> String {
+        format!("{}:{ARCHIVE_CHANGES_INFIX}:", self.id)
+    }
+
+    /// The sort key of the change row of `generation`.
+    fn change_key(&self, generation: u64) -> String {
+        format!("{}{generation:020}", self.changes_prefix())
     }
 
     /// The pointer as stored on the generation row.
@@ -108,6 +122,10 @@ impl ArchiveRef {
                 number(self.checksum.into()),
             ),
             (ARCHIVE_BYTES_ATTRIBUTE.to_string(), number(self.bytes)),
+            (
+                ARCHIVE_CHANGED_BYTES_ATTRIBUTE.to_string(),
+                number(self.changed_bytes),
+            ),
         ]))
     }
 
@@ -121,17 +139,72 @@ impl ArchiveRef {
             parts: u32::try_from(number(ARCHIVE_PARTS_ATTRIBUTE)?).ok()?,
             checksum: u32::try_from(number(ARCHIVE_CHECKSUM_ATTRIBUTE)?).ok()?,
             bytes: number(ARCHIVE_BYTES_ATTRIBUTE)?,
+            changed_bytes: number(ARCHIVE_CHANGED_BYTES_ATTRIBUTE).unwrap_or(0),
         })
     }
 
-    /// Whether `next`, about to be committed, may keep naming this archive: a reader must reach
-    /// `next` from it through the change log, reading at most
-    /// [`ARCHIVE_REFRESH_AFTER_CHANGES`] items.
-    pub(crate) fn serves(&self, next: &Generation) -> bool {
-        self.generation == next.number
-            || next
-                .changes_since(self.generation)
-                .is_some_and(|changed| changed.len() <= ARCHIVE_REFRESH_AFTER_CHANGES)
+    /// The pointer `next`, about to be committed with `changed_bytes` of changed items, names
+    /// when it keeps this archive; `None` when a new one is due: after a full reload (no
+    /// change row could say what changed), when the changed bytes would exceed
+    /// 1/[`ARCHIVE_REFRESH_FRACTION`] of the archive, or after [`ARCHIVE_MAX_GENERATIONS`].
+    pub(crate) fn kept_by(&self, next: &Generation, changed_bytes: u64) -> Option<ArchiveRef> {
+        if self.generation == next.number {
+            return Some(self.clone());
+        }
+        next.changed.as_ref()?;
+        let total = self.changed_bytes.saturating_add(changed_bytes);
+        let fresh_enough = total <= self.bytes / ARCHIVE_REFRESH_FRACTION
+            && next.number.saturating_sub(self.generation) <= ARCHIVE_MAX_GENERATIONS
+            && next.number > self.generation;
+        fresh_enough.then(|| ArchiveRef {
+            changed_bytes: total,
+            ..self.clone()
+        })
+    }
+
+    /// The change row `next` writes beside its commit while it names this archive: the keys
+    /// it changed. `None` when it names the archive of its own generation.
+    pub(crate) fn change_row(&self, namespace: &str, next: &Generation) -> Option<Row> {
+        let changed = next.changed.as_ref()?;
+        if next.number == self.generation {
+            return None;
+        }
+        let mut row = key_attributes(namespace, &self.change_key(next.number));
+        row.insert(
+            ARCHIVE_GENERATION_ATTRIBUTE.to_string(),
+            AttributeValue::N(next.number.to_string()),
+        );
+        crate::generation::insert_item_refs(&mut row, changed);
+        Some(row)
+    }
+
+    /// The items changed from this archive to generation `now`, from its change rows; `None`
+    /// unless they name every generation in between exactly once.
+    pub(crate) fn changes_to(&self, now: u64, rows: &[Row]) -> Option<Vec<crate::report::ItemRef>> {
+        let mut by_generation = std::collections::BTreeMap::new();
+        for row in rows {
+            let number = row
+                .get(ARCHIVE_GENERATION_ATTRIBUTE)?
+                .as_n()
+                .ok()?
+                .parse::<u64>()
+                .ok()?;
+            if number > self.generation && number <= now {
+                by_generation.insert(number, crate::generation::item_refs(row)?);
+            }
+        }
+        let expected = now.checked_sub(self.generation)?;
+        if by_generation.len() as u64 != expected {
+            return None;
+        }
+        let mut seen = std::collections::HashSet::new();
+        Some(
+            by_generation
+                .into_values()
+                .flatten()
+                .filter(|item| seen.insert(item.clone()))
+                .collect(),
+        )
     }
 }
 
@@ -157,6 +230,7 @@ impl Archive {
                 .map_err(|_| ArchiveError::Corrupt("too many parts".to_string()))?,
             checksum,
             bytes,
+            changed_bytes: 0,
         };
         Ok(Self { reference, parts })
     }
@@ -319,41 +393,82 @@ mod tests {
         assert_eq!(ArchiveRef::from_attribute(&AttributeValue::M(map)), None);
     }
 
-    #[test]
-    fn an_archive_serves_while_the_change_log_reaches_it_with_few_changes() {
-        let archive = ArchiveRef {
-            generation: 4,
-            id: "4-x".into(),
+    fn archive_at(generation: u64, bytes: u64) -> ArchiveRef {
+        ArchiveRef {
+            generation,
+            id: format!("{generation}-x"),
             parts: 1,
             checksum: 0,
-            bytes: 0,
-        };
-        let flags = |n: usize| -> Vec<ItemRef> {
-            (0..n)
-                .map(|i| ItemRef::new(Kind::Flags, format!("f{i}")))
-                .collect()
-        };
-        let at = |number, changed, earlier| Generation {
+            bytes,
+            changed_bytes: 0,
+        }
+    }
+
+    fn flags(n: usize) -> Vec<ItemRef> {
+        (0..n)
+            .map(|i| ItemRef::new(Kind::Flags, format!("f{i}")))
+            .collect()
+    }
+
+    fn at(number: u64, changed: Option<Vec<ItemRef>>) -> Generation {
+        Generation {
             number,
             synced_at: UNIX_EPOCH,
             changed,
-            earlier,
+            earlier: Vec::new(),
             pending: None,
             archive: None,
-        };
-        assert!(archive.serves(&at(4, None, Vec::new())));
-        let log = vec![crate::generation::Changes {
-            number: 5,
-            items: flags(3),
-        }];
-        assert!(archive.serves(&at(6, Some(flags(2)), log.clone())));
-        // Too many changes since it, a full reload, or a log that no longer reaches it.
-        assert!(!archive.serves(&at(
-            5,
-            Some(flags(ARCHIVE_REFRESH_AFTER_CHANGES + 1)),
-            Vec::new()
-        )));
-        assert!(!archive.serves(&at(5, None, Vec::new())));
-        assert!(!archive.serves(&at(7, Some(flags(1)), log)));
+        }
+    }
+
+    #[test]
+    fn an_archive_is_kept_until_the_bytes_changed_since_it_reach_an_eighth_of_it() {
+        let archive = archive_at(4, 8_000);
+        assert_eq!(archive.kept_by(&at(4, None), 0), Some(archive.clone()));
+        let kept = archive.kept_by(&at(5, Some(flags(2))), 600).unwrap();
+        assert_eq!(kept.changed_bytes, 600);
+        let kept = kept.kept_by(&at(6, Some(flags(1))), 400).unwrap();
+        assert_eq!((kept.generation, kept.changed_bytes), (4, 1_000));
+        // Over an eighth, a full reload, or too many generations: a new archive.
+        assert_eq!(kept.kept_by(&at(7, Some(flags(1))), 1), None);
+        assert_eq!(archive.kept_by(&at(5, None), 0), None);
+        let far = 4 + ARCHIVE_MAX_GENERATIONS + 1;
+        assert_eq!(archive.kept_by(&at(far, Some(flags(1))), 0), None);
+    }
+
+    #[test]
+    fn change_rows_lead_from_the_archive_only_when_every_generation_is_there() {
+        let archive = archive_at(4, 8_000);
+        let rows: Vec<Row> = (5..=7)
+            .map(|n| {
+                let changed = vec![ItemRef::new(Kind::Flags, format!("f{}", n % 2))];
+                archive
+                    .change_row("$archive", &at(n, Some(changed)))
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            rows[0][SORT_KEY].as_s().unwrap(),
+            &format!("4-x:since:{:020}", 5)
+        );
+        assert_eq!(
+            ArchiveRef::id_of_part(rows[0][SORT_KEY].as_s().unwrap()),
+            "4-x"
+        );
+        assert_eq!(
+            archive.changes_to(7, &rows),
+            Some(vec![
+                ItemRef::new(Kind::Flags, "f1"),
+                ItemRef::new(Kind::Flags, "f0")
+            ])
+        );
+        assert_eq!(archive.changes_to(6, &rows).map(|c| c.len()), Some(2));
+        // A missing generation, or a generation row ahead of the rows: refused.
+        assert_eq!(
+            archive.changes_to(7, &[rows[0].clone(), rows[2].clone()]),
+            None
+        );
+        assert_eq!(archive.changes_to(8, &rows), None);
+        assert_eq!(archive.change_row("$archive", &at(4, Some(flags(1)))), None);
     }
 }

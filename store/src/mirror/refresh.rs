@@ -6,7 +6,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures::stream::{self, StreamExt, TryStreamExt};
 use launchdarkly_server_sdk::SerializedItem;
 use tokio::time::Instant;
 
@@ -19,9 +18,6 @@ use crate::generation::Generation;
 use crate::report::ItemRef;
 use crate::schema::Kind;
 use crate::store::validate_model;
-
-/// Changed items read at once by a partial reload.
-const ITEM_READS_IN_FLIGHT: usize = 16;
 
 /// What a check found to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -123,8 +119,21 @@ impl Mirror {
         archive: &ArchiveRef,
     ) -> Result<Option<MirrorData>, ReadFailure> {
         let store = &self.inner.store;
-        let reads =
-            async { futures::try_join!(store.read_archive(archive), store.is_initialized()) };
+        let in_log = now.changes_since(archive.generation);
+        // Beyond the generation row's change log, the archive's own change rows lead to `now`.
+        let change_rows = async {
+            match in_log.is_none() && archive.generation < now.number {
+                true => store.archive_change_rows(archive).await.map(Some),
+                false => Ok(None),
+            }
+        };
+        let reads = async {
+            futures::try_join!(
+                store.read_archive(archive),
+                store.is_initialized(),
+                change_rows
+            )
+        };
         let read = self
             .bounded(
                 self.inner.settings.load_timeout,
@@ -132,7 +141,7 @@ impl Mirror {
                 reads,
             )
             .await;
-        let (opened, initialized) = match read {
+        let (opened, initialized, change_rows) = match read {
             // A role granted only what readers needed before the archive (GetItem, Query):
             // still served, at the old cost.
             Err(failure) if failure.kind() == FailureKind::AccessDenied => {
@@ -147,13 +156,20 @@ impl Mirror {
         if !initialized {
             return Err(self.never_synced());
         }
-        let since = now.changes_since(archive.generation);
+        let since = in_log.or_else(|| archive.changes_to(now.number, &change_rows?));
         let (items, since) = match (opened, since) {
             (Ok(items), _) if archive.generation == now.number => {
                 return Ok(Some(MirrorData::from_items(items, Some(now.number))));
             }
             (Ok(items), Some(since)) => (items, since),
-            (Ok(_), None) => return Ok(None),
+            (Ok(_), None) => {
+                tracing::warn!(
+                    table = %store.table_name(),
+                    "the changes since the archive of generation {} do not lead to generation {}, so the flag data is loaded item by item",
+                    archive.generation, now.number
+                );
+                return Ok(None);
+            }
             (Err(e), _) => {
                 tracing::warn!(
                     table = %store.table_name(),
@@ -206,13 +222,7 @@ impl Mirror {
         current: Option<&MirrorData>,
     ) -> Result<Vec<(ItemRef, Option<SerializedItem>)>, ReadFailure> {
         let store = &self.inner.store;
-        let reads = stream::iter(changed)
-            .map(|item| async move {
-                let stored = store.get(item.kind, &item.key).await?;
-                Ok::<_, StoreError>((item, stored))
-            })
-            .buffer_unordered(ITEM_READS_IN_FLIGHT)
-            .try_collect::<Vec<_>>();
+        let reads = async { store.get_many(&changed).await };
         let read = self
             .bounded(
                 self.inner.settings.load_timeout,
