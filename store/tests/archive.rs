@@ -403,4 +403,7 @@ async fn an_archive_of_megabytes_is_written_in_many_parts_and_read_back_whole() 
         snapshot.items(Kind::Flags)["big-7"].serialized_item
     );
     assert_eq!(counter.get("Query"), 0, "{counter:?}");
+    // A few parts per request, not one answer of megabytes.
+    let batches = archive.parts.div_ceil(4) as usize;
+    assert_eq!(counter.get("BatchGetItem"), batches, "{counter:?}");
 }

@@ -1,6 +1,6 @@
 //! Archive I/O: a fenced apply writes an archive's parts and removes the parts of archives no
 //! generation names any more; a reader reads the parts of the archive its generation names in
-//! one `BatchGetItem`.
+//! a few `BatchGetItem`s.
 
 use super::{open, Archive, ArchiveError, ArchiveRef, Items, Row};
 use crate::error::StoreError;
@@ -8,6 +8,9 @@ use crate::report::{ApplyReport, ItemRef};
 use crate::schema::{key_attributes, Kind, SORT_KEY};
 use crate::store::{ApplyOptions, DynamoDbStore};
 use crate::table::WriteOp;
+
+/// Parts asked for in one `BatchGetItem` (1 MiB of data).
+const PARTS_PER_READ: usize = 4;
 
 impl DynamoDbStore {
     /// Writes the parts of `archive`, fenced like the apply's data (the syncer's role has no
@@ -44,14 +47,26 @@ impl DynamoDbStore {
                 .map(|index| key_attributes(namespace, &reference.part_key(index)))
                 .collect()
         };
-        let rows = self.table().batch_get(keys(), false).await?;
+        let rows = self.read_parts(keys(), false).await?;
         match open(reference, rows) {
             Err(ArchiveError::MissingPart { .. }) => {
-                let rows = self.table().batch_get(keys(), true).await?;
+                let rows = self.read_parts(keys(), true).await?;
                 Ok(open(reference, rows))
             }
             opened => Ok(opened),
         }
+    }
+
+    /// The part rows of `keys`, a few parts per `BatchGetItem`: one answer of 16 MB of
+    /// base64 JSON would more than double a small reader's peak memory for a moment.
+    async fn read_parts(&self, keys: Vec<Row>, consistent: bool) -> Result<Vec<Row>, StoreError> {
+        let mut rows = Vec::with_capacity(keys.len());
+        let mut keys = keys.into_iter().peekable();
+        while keys.peek().is_some() {
+            let batch = keys.by_ref().take(PARTS_PER_READ).collect();
+            rows.extend(self.table().batch_get(batch, consistent).await?);
+        }
+        Ok(rows)
     }
 
     /// The change rows of the archive `reference` (the keys each generation since it changed),
