@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use launchdarkly_dynamo_fixtures::banner;
 use launchdarkly_dynamo_testkit::lambda::{free_port, layer_extension, Happened, LambdaApi};
-use launchdarkly_dynamo_testkit::proxy::{DynamoProxy, Outage};
+use launchdarkly_dynamo_testkit::proxy::{DynamoProxy, Faults, Outage};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -222,6 +222,31 @@ async fn a_cold_start_while_dynamodb_stalls_is_ready_at_once_and_answers_the_sto
         invoke(&running).await.1["value"] == "hello"
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_answers_a_flag_from_point_reads_before_its_copy_loads() {
+    let table = table("ext-ahead").await;
+    let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
+    // The archive (the copy's first load) cannot be read; the flag's own rows can.
+    proxy.set_faults(Faults {
+        stall_bodies_with: vec!["$archive".into()],
+        ..Faults::default()
+    });
+    let running = start(&table, proxy.endpoint());
+    ready(&running).await;
+    let (status, body) = post(running.port, "banner").await;
+    assert_eq!((status, &body["value"]), (200, &json!("hello")), "{body}");
+    let (_, loading) = health(running.port).await;
+    assert_eq!(loading["state"], "LOADING", "{loading}");
+    // The copy replaces the point reads once the archive can be read.
+    proxy.set_faults(Faults::default());
+    until("the copy", Duration::from_secs(20), async || {
+        invoke(&running).await;
+        health(running.port).await.1["state"] == "CURRENT"
+    })
+    .await;
+    assert_eq!(invoke(&running).await.1["value"], "hello");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

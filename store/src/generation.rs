@@ -14,10 +14,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::archive::ArchiveRef;
+use crate::archive::pointer::ArchiveRef;
 use crate::report::ItemRef;
 use crate::schema::{
-    key_attributes, Kind, ARCHIVE_ATTRIBUTE, CHANGED_FLAGS_ATTRIBUTE, CHANGED_SEGMENTS_ATTRIBUTE,
+    key_attributes, Kind, ARCHIVE_ATTRIBUTE, ARCHIVE_GENERATION_ATTRIBUTE, ARCHIVE_MAX_GENERATIONS,
+    ARCHIVE_REFRESH_FRACTION, CHANGED_FLAGS_ATTRIBUTE, CHANGED_SEGMENTS_ATTRIBUTE,
     CHANGE_LOG_ATTRIBUTE, FULL_RELOAD_ATTRIBUTE, GENERATION_ATTRIBUTE, GENERATION_KEY,
     MAX_CHANGED_KEYS, MAX_CHANGE_LOG_GENERATIONS, MAX_CHANGE_LOG_KEY_BYTES, PENDING_ATTRIBUTE,
     SYNCED_AT_ATTRIBUTE,
@@ -282,6 +283,74 @@ impl Generation {
     }
 }
 
+/// How an archive follows the generations after it (beside [`Generation`], whose change
+/// keys it writes and reads).
+impl ArchiveRef {
+    /// The pointer `next`, about to be committed with `changed_bytes` of changed items, names
+    /// when it keeps this archive; `None` when a new one is due: after a full reload (no
+    /// change row could say what changed), when the changed bytes would exceed
+    /// 1/[`ARCHIVE_REFRESH_FRACTION`] of the archive, or after [`ARCHIVE_MAX_GENERATIONS`].
+    pub(crate) fn kept_by(&self, next: &Generation, changed_bytes: u64) -> Option<ArchiveRef> {
+        if self.generation == next.number {
+            return Some(self.clone());
+        }
+        next.changed.as_ref()?;
+        let total = self.changed_bytes.saturating_add(changed_bytes);
+        let fresh_enough = total <= self.bytes / ARCHIVE_REFRESH_FRACTION
+            && next.number.saturating_sub(self.generation) <= ARCHIVE_MAX_GENERATIONS
+            && next.number > self.generation;
+        fresh_enough.then(|| ArchiveRef {
+            changed_bytes: total,
+            ..self.clone()
+        })
+    }
+
+    /// The change row `next` writes beside its commit while it names this archive: the keys
+    /// it changed. `None` when it names the archive of its own generation.
+    pub(crate) fn change_row(&self, namespace: &str, next: &Generation) -> Option<Row> {
+        let changed = next.changed.as_ref()?;
+        if next.number == self.generation {
+            return None;
+        }
+        let mut row = key_attributes(namespace, &self.change_key(next.number));
+        row.insert(
+            ARCHIVE_GENERATION_ATTRIBUTE.to_string(),
+            AttributeValue::N(next.number.to_string()),
+        );
+        insert_item_refs(&mut row, changed);
+        Some(row)
+    }
+
+    /// The items changed from this archive to generation `now`, from its change rows; `None`
+    /// unless they name every generation in between exactly once.
+    pub(crate) fn changes_to(&self, now: u64, rows: &[Row]) -> Option<Vec<crate::report::ItemRef>> {
+        let mut by_generation = std::collections::BTreeMap::new();
+        for row in rows {
+            let number = row
+                .get(ARCHIVE_GENERATION_ATTRIBUTE)?
+                .as_n()
+                .ok()?
+                .parse::<u64>()
+                .ok()?;
+            if number > self.generation && number <= now {
+                by_generation.insert(number, item_refs(row)?);
+            }
+        }
+        let expected = now.checked_sub(self.generation)?;
+        if by_generation.len() as u64 != expected {
+            return None;
+        }
+        let mut seen = std::collections::HashSet::new();
+        Some(
+            by_generation
+                .into_values()
+                .flatten()
+                .filter(|item| seen.insert(item.clone()))
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,5 +483,84 @@ mod tests {
         let bytes: usize = heavy.earlier.iter().map(Changes::key_bytes).sum();
         assert!(bytes <= MAX_CHANGE_LOG_KEY_BYTES, "{bytes}");
         assert!(heavy.changes_since(heavy.number - 1).is_some());
+    }
+
+    fn archive_at(generation: u64, bytes: u64) -> ArchiveRef {
+        ArchiveRef {
+            generation,
+            id: format!("{generation}-x"),
+            parts: 1,
+            checksum: 0,
+            bytes,
+            changed_bytes: 0,
+        }
+    }
+
+    fn flags(n: usize) -> Vec<ItemRef> {
+        (0..n)
+            .map(|i| ItemRef::new(Kind::Flags, format!("f{i}")))
+            .collect()
+    }
+
+    fn at(number: u64, changed: Option<Vec<ItemRef>>) -> Generation {
+        Generation {
+            number,
+            synced_at: UNIX_EPOCH,
+            changed,
+            earlier: Vec::new(),
+            pending: None,
+            archive: None,
+        }
+    }
+
+    #[test]
+    fn an_archive_is_kept_until_the_bytes_changed_since_it_reach_an_eighth_of_it() {
+        let archive = archive_at(4, 8_000);
+        assert_eq!(archive.kept_by(&at(4, None), 0), Some(archive.clone()));
+        let kept = archive.kept_by(&at(5, Some(flags(2))), 600).unwrap();
+        assert_eq!(kept.changed_bytes, 600);
+        let kept = kept.kept_by(&at(6, Some(flags(1))), 400).unwrap();
+        assert_eq!((kept.generation, kept.changed_bytes), (4, 1_000));
+        // Over an eighth, a full reload, or too many generations: a new archive.
+        assert_eq!(kept.kept_by(&at(7, Some(flags(1))), 1), None);
+        assert_eq!(archive.kept_by(&at(5, None), 0), None);
+        let far = 4 + ARCHIVE_MAX_GENERATIONS + 1;
+        assert_eq!(archive.kept_by(&at(far, Some(flags(1))), 0), None);
+    }
+
+    #[test]
+    fn change_rows_lead_from_the_archive_only_when_every_generation_is_there() {
+        let archive = archive_at(4, 8_000);
+        let rows: Vec<Row> = (5..=7)
+            .map(|n| {
+                let changed = vec![ItemRef::new(Kind::Flags, format!("f{}", n % 2))];
+                archive
+                    .change_row("$archive", &at(n, Some(changed)))
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            rows[0][crate::schema::SORT_KEY].as_s().unwrap(),
+            &format!("4-x:since:{:020}", 5)
+        );
+        assert_eq!(
+            ArchiveRef::id_of_part(rows[0][crate::schema::SORT_KEY].as_s().unwrap()),
+            "4-x"
+        );
+        assert_eq!(
+            archive.changes_to(7, &rows),
+            Some(vec![
+                ItemRef::new(Kind::Flags, "f1"),
+                ItemRef::new(Kind::Flags, "f0")
+            ])
+        );
+        assert_eq!(archive.changes_to(6, &rows).map(|c| c.len()), Some(2));
+        // A missing generation, or a generation row ahead of the rows: refused.
+        assert_eq!(
+            archive.changes_to(7, &[rows[0].clone(), rows[2].clone()]),
+            None
+        );
+        assert_eq!(archive.changes_to(8, &rows), None);
+        assert_eq!(archive.change_row("$archive", &at(4, Some(flags(1)))), None);
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::archive::ArchiveRef;
+use crate::archive::pointer::ArchiveRef;
 use crate::schema::Kind;
 
 /// One flag or segment, by kind and key.

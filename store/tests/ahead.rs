@@ -79,6 +79,12 @@ async fn before_the_copy_a_flag_is_answered_from_point_reads_of_what_it_needs() 
         .unwrap();
     assert!(mirror.data().is_err(), "the copy is still loading");
     assert!(mirror.can_answer());
+    // Answers from point reads are as old as those reads.
+    let age = mirror.status().data_age();
+    assert!(
+        age.is_some_and(|age| age < Duration::from_secs(5)),
+        "{age:?}"
+    );
     assert_eq!(version(&mirror, "main"), Some(4));
     assert_eq!(version(&mirror, "needed"), Some(2));
     let segment = |key: &str| mirror.get(Kind::Segments, key).unwrap().map(|i| i.version);
@@ -120,7 +126,12 @@ async fn point_reads_of_a_table_never_synced_or_a_stalled_one_are_errors() {
         matches!(never, Err(ReadFailure::NeverSynced { .. })),
         "{never:?}"
     );
-    assert!(mirror.get(Kind::Flags, "main").is_err());
+    // Callers hear why, not "still loading".
+    let answer = mirror.get(Kind::Flags, "main").err();
+    assert!(
+        matches!(answer, Some(ReadFailure::NeverSynced { .. })),
+        "{answer:?}"
+    );
 
     sync(&setup.writer, &environment()).await;
     let proxy = DynamoProxy::start(&endpoint());
@@ -138,6 +149,10 @@ async fn point_reads_of_a_table_never_synced_or_a_stalled_one_are_errors() {
         matches!(stalled, Err(ReadFailure::Timeout { .. })),
         "{stalled:?}"
     );
-    assert!(mirror.get(Kind::Flags, "main").is_err());
+    let answer = mirror.get(Kind::Flags, "main").err();
+    assert!(
+        matches!(answer, Some(ReadFailure::Timeout { .. })),
+        "{answer:?}"
+    );
     proxy.set_faults(Faults::default());
 }

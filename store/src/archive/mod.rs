@@ -18,22 +18,21 @@
 
 mod codec;
 mod io;
+pub(crate) mod pointer;
 
 use std::collections::HashMap;
 use std::io::Read;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::generation::Generation;
 use crate::schema::{
-    key_attributes, ARCHIVE_BYTES_ATTRIBUTE, ARCHIVE_CHANGED_BYTES_ATTRIBUTE,
-    ARCHIVE_CHANGES_INFIX, ARCHIVE_CHECKSUM_ATTRIBUTE, ARCHIVE_DATA_ATTRIBUTE,
-    ARCHIVE_GENERATION_ATTRIBUTE, ARCHIVE_ID_ATTRIBUTE, ARCHIVE_MAX_GENERATIONS,
-    ARCHIVE_PARTS_ATTRIBUTE, ARCHIVE_PART_BYTES, ARCHIVE_REFRESH_FRACTION, SORT_KEY,
+    key_attributes, ARCHIVE_DATA_ATTRIBUTE, ARCHIVE_GENERATION_ATTRIBUTE, ARCHIVE_PART_BYTES,
+    SORT_KEY,
 };
 use crate::snapshot::Snapshot;
 
 pub(crate) use codec::Items;
+pub use pointer::ArchiveRef;
 
 type Row = HashMap<String, AttributeValue>;
 
@@ -60,152 +59,6 @@ pub enum ArchiveError {
     /// The bytes are not an archive of this format.
     #[error("the archive cannot be read: {0}")]
     Corrupt(String),
-}
-
-/// Which archive a generation names: what a reader needs to find and check its parts.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ArchiveRef {
-    /// The generation whose data it holds (at most the generation naming it).
-    pub generation: u64,
-    /// Its unique name; the sort keys of its parts start with it.
-    pub id: String,
-    /// How many parts it has.
-    pub parts: u32,
-    /// CRC-32 of the compressed bytes, all parts in order.
-    pub checksum: u32,
-    /// Length once decompressed.
-    pub bytes: u64,
-    /// Bytes of the items changed since it, over the generations that kept naming it.
-    pub changed_bytes: u64,
-}
-
-impl ArchiveRef {
-    /// The sort key of part `index`.
-    fn part_key(&self, index: u32) -> String {
-        format!("{}:{index}", self.id)
-    }
-
-    /// The archive id a part's or a change row's sort key names (ids hold no `:`).
-    fn id_of_part(sort_key: &str) -> &str {
-        sort_key.split_once(':').map_or(sort_key, |(id, _)| id)
-    }
-
-    /// The sort keys of this archive's change rows start with this.
-    fn changes_prefix(&self) -> String {
-        format!("{}:{ARCHIVE_CHANGES_INFIX}:", self.id)
-    }
-
-    /// The sort key of the change row of `generation`.
-    fn change_key(&self, generation: u64) -> String {
-        format!("{}{generation:020}", self.changes_prefix())
-    }
-
-    /// The pointer as stored on the generation row.
-    pub(crate) fn to_attribute(&self) -> AttributeValue {
-        let number = |n: u64| AttributeValue::N(n.to_string());
-        AttributeValue::M(HashMap::from([
-            (
-                ARCHIVE_GENERATION_ATTRIBUTE.to_string(),
-                number(self.generation),
-            ),
-            (
-                ARCHIVE_ID_ATTRIBUTE.to_string(),
-                AttributeValue::S(self.id.clone()),
-            ),
-            (
-                ARCHIVE_PARTS_ATTRIBUTE.to_string(),
-                number(self.parts.into()),
-            ),
-            (
-                ARCHIVE_CHECKSUM_ATTRIBUTE.to_string(),
-                number(self.checksum.into()),
-            ),
-            (ARCHIVE_BYTES_ATTRIBUTE.to_string(), number(self.bytes)),
-            (
-                ARCHIVE_CHANGED_BYTES_ATTRIBUTE.to_string(),
-                number(self.changed_bytes),
-            ),
-        ]))
-    }
-
-    /// Reads a stored pointer; `None` when it is not one (the reader then ignores it).
-    pub(crate) fn from_attribute(value: &AttributeValue) -> Option<Self> {
-        let map = value.as_m().ok()?;
-        let number = |name: &str| map.get(name)?.as_n().ok()?.parse::<u64>().ok();
-        Some(Self {
-            generation: number(ARCHIVE_GENERATION_ATTRIBUTE)?,
-            id: map.get(ARCHIVE_ID_ATTRIBUTE)?.as_s().ok()?.clone(),
-            parts: u32::try_from(number(ARCHIVE_PARTS_ATTRIBUTE)?).ok()?,
-            checksum: u32::try_from(number(ARCHIVE_CHECKSUM_ATTRIBUTE)?).ok()?,
-            bytes: number(ARCHIVE_BYTES_ATTRIBUTE)?,
-            changed_bytes: number(ARCHIVE_CHANGED_BYTES_ATTRIBUTE).unwrap_or(0),
-        })
-    }
-
-    /// The pointer `next`, about to be committed with `changed_bytes` of changed items, names
-    /// when it keeps this archive; `None` when a new one is due: after a full reload (no
-    /// change row could say what changed), when the changed bytes would exceed
-    /// 1/[`ARCHIVE_REFRESH_FRACTION`] of the archive, or after [`ARCHIVE_MAX_GENERATIONS`].
-    pub(crate) fn kept_by(&self, next: &Generation, changed_bytes: u64) -> Option<ArchiveRef> {
-        if self.generation == next.number {
-            return Some(self.clone());
-        }
-        next.changed.as_ref()?;
-        let total = self.changed_bytes.saturating_add(changed_bytes);
-        let fresh_enough = total <= self.bytes / ARCHIVE_REFRESH_FRACTION
-            && next.number.saturating_sub(self.generation) <= ARCHIVE_MAX_GENERATIONS
-            && next.number > self.generation;
-        fresh_enough.then(|| ArchiveRef {
-            changed_bytes: total,
-            ..self.clone()
-        })
-    }
-
-    /// The change row `next` writes beside its commit while it names this archive: the keys
-    /// it changed. `None` when it names the archive of its own generation.
-    pub(crate) fn change_row(&self, namespace: &str, next: &Generation) -> Option<Row> {
-        let changed = next.changed.as_ref()?;
-        if next.number == self.generation {
-            return None;
-        }
-        let mut row = key_attributes(namespace, &self.change_key(next.number));
-        row.insert(
-            ARCHIVE_GENERATION_ATTRIBUTE.to_string(),
-            AttributeValue::N(next.number.to_string()),
-        );
-        crate::generation::insert_item_refs(&mut row, changed);
-        Some(row)
-    }
-
-    /// The items changed from this archive to generation `now`, from its change rows; `None`
-    /// unless they name every generation in between exactly once.
-    pub(crate) fn changes_to(&self, now: u64, rows: &[Row]) -> Option<Vec<crate::report::ItemRef>> {
-        let mut by_generation = std::collections::BTreeMap::new();
-        for row in rows {
-            let number = row
-                .get(ARCHIVE_GENERATION_ATTRIBUTE)?
-                .as_n()
-                .ok()?
-                .parse::<u64>()
-                .ok()?;
-            if number > self.generation && number <= now {
-                by_generation.insert(number, crate::generation::item_refs(row)?);
-            }
-        }
-        let expected = now.checked_sub(self.generation)?;
-        if by_generation.len() as u64 != expected {
-            return None;
-        }
-        let mut seen = std::collections::HashSet::new();
-        Some(
-            by_generation
-                .into_values()
-                .flatten()
-                .filter(|item| seen.insert(item.clone()))
-                .collect(),
-        )
-    }
 }
 
 /// An archive ready to be written: its pointer and its parts.
@@ -308,10 +161,8 @@ pub(crate) fn open(reference: &ArchiveRef, rows: Vec<Row>) -> Result<Items, Arch
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::ItemRef;
     use crate::schema::Kind;
     use launchdarkly_server_sdk::SerializedItem;
-    use std::time::UNIX_EPOCH;
 
     fn snapshot(flags: usize, json_bytes: usize) -> Snapshot {
         let mut snapshot = Snapshot::default();
@@ -389,86 +240,7 @@ mod tests {
         let AttributeValue::M(mut map) = stored else {
             unreachable!()
         };
-        map.remove(ARCHIVE_CHECKSUM_ATTRIBUTE);
+        map.remove(crate::schema::ARCHIVE_CHECKSUM_ATTRIBUTE);
         assert_eq!(ArchiveRef::from_attribute(&AttributeValue::M(map)), None);
-    }
-
-    fn archive_at(generation: u64, bytes: u64) -> ArchiveRef {
-        ArchiveRef {
-            generation,
-            id: format!("{generation}-x"),
-            parts: 1,
-            checksum: 0,
-            bytes,
-            changed_bytes: 0,
-        }
-    }
-
-    fn flags(n: usize) -> Vec<ItemRef> {
-        (0..n)
-            .map(|i| ItemRef::new(Kind::Flags, format!("f{i}")))
-            .collect()
-    }
-
-    fn at(number: u64, changed: Option<Vec<ItemRef>>) -> Generation {
-        Generation {
-            number,
-            synced_at: UNIX_EPOCH,
-            changed,
-            earlier: Vec::new(),
-            pending: None,
-            archive: None,
-        }
-    }
-
-    #[test]
-    fn an_archive_is_kept_until_the_bytes_changed_since_it_reach_an_eighth_of_it() {
-        let archive = archive_at(4, 8_000);
-        assert_eq!(archive.kept_by(&at(4, None), 0), Some(archive.clone()));
-        let kept = archive.kept_by(&at(5, Some(flags(2))), 600).unwrap();
-        assert_eq!(kept.changed_bytes, 600);
-        let kept = kept.kept_by(&at(6, Some(flags(1))), 400).unwrap();
-        assert_eq!((kept.generation, kept.changed_bytes), (4, 1_000));
-        // Over an eighth, a full reload, or too many generations: a new archive.
-        assert_eq!(kept.kept_by(&at(7, Some(flags(1))), 1), None);
-        assert_eq!(archive.kept_by(&at(5, None), 0), None);
-        let far = 4 + ARCHIVE_MAX_GENERATIONS + 1;
-        assert_eq!(archive.kept_by(&at(far, Some(flags(1))), 0), None);
-    }
-
-    #[test]
-    fn change_rows_lead_from_the_archive_only_when_every_generation_is_there() {
-        let archive = archive_at(4, 8_000);
-        let rows: Vec<Row> = (5..=7)
-            .map(|n| {
-                let changed = vec![ItemRef::new(Kind::Flags, format!("f{}", n % 2))];
-                archive
-                    .change_row("$archive", &at(n, Some(changed)))
-                    .unwrap()
-            })
-            .collect();
-        assert_eq!(
-            rows[0][SORT_KEY].as_s().unwrap(),
-            &format!("4-x:since:{:020}", 5)
-        );
-        assert_eq!(
-            ArchiveRef::id_of_part(rows[0][SORT_KEY].as_s().unwrap()),
-            "4-x"
-        );
-        assert_eq!(
-            archive.changes_to(7, &rows),
-            Some(vec![
-                ItemRef::new(Kind::Flags, "f1"),
-                ItemRef::new(Kind::Flags, "f0")
-            ])
-        );
-        assert_eq!(archive.changes_to(6, &rows).map(|c| c.len()), Some(2));
-        // A missing generation, or a generation row ahead of the rows: refused.
-        assert_eq!(
-            archive.changes_to(7, &[rows[0].clone(), rows[2].clone()]),
-            None
-        );
-        assert_eq!(archive.changes_to(8, &rows), None);
-        assert_eq!(archive.change_row("$archive", &at(4, Some(flags(1)))), None);
     }
 }

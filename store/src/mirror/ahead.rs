@@ -26,6 +26,8 @@ pub(super) struct ReadAhead {
     items: HashMap<ItemRef, Option<SerializedItem>>,
     initialized: bool,
     failure: Option<ReadFailure>,
+    /// When DynamoDB last answered the point reads: how old answers from them may be.
+    confirmed_at: Option<std::time::SystemTime>,
 }
 
 impl ReadAhead {
@@ -44,6 +46,11 @@ impl ReadAhead {
     /// Why the last point reads failed, if they did.
     pub(super) fn failure(&self) -> Option<ReadFailure> {
         self.failure.clone()
+    }
+
+    /// When the last point reads were answered.
+    pub(super) fn confirmed_at(&self) -> Option<std::time::SystemTime> {
+        self.confirmed_at
     }
 }
 
@@ -140,6 +147,7 @@ impl Mirror {
                 let read = self.point_reads(&missing, !initialized).await?;
                 if let Ok(mut ahead) = self.inner.ahead.lock() {
                     ahead.initialized = true;
+                    ahead.confirmed_at = Some(std::time::SystemTime::now());
                     ahead.items.extend(read.clone());
                 }
                 items.extend(read);

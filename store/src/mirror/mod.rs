@@ -263,8 +263,13 @@ impl Mirror {
     /// Store state, generation, data age and last error, as health routes report them.
     pub fn status(&self) -> MirrorStatus {
         let data = self.inner.data.read().ok().and_then(|d| d.clone());
-        let health = self.health();
-        health.status(data.as_deref())
+        let mut status = self.health().status(data.as_deref());
+        if data.is_none() {
+            // Answers before the copy come from point reads: as old as those.
+            let ahead = self.inner.ahead.lock().ok().and_then(|a| a.confirmed_at());
+            status.confirmed_at = status.confirmed_at.or(ahead);
+        }
+        status
     }
 
     fn not_loaded(&self) -> ReadFailure {

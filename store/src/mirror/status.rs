@@ -109,7 +109,7 @@ impl FailureKind {
             FailureKind::Loading => "the flag data is still being loaded from DynamoDB; retry in a moment",
             FailureKind::NeverSynced => "the flag table was never synced for this prefix: run the syncer, and check that LAUNCHDARKLY_DYNAMODB_PREFIX matches the syncer's",
             FailureKind::TableMissing => "the flag table does not exist in this account and region: check LAUNCHDARKLY_DYNAMODB_TABLE and AWS_REGION",
-            FailureKind::AccessDenied => "the function may not use the flag table: check its IAM role (readers need dynamodb:GetItem, dynamodb:BatchGetItem and dynamodb:Query on the table, the syncer also UpdateItem and TransactWriteItems)",
+            FailureKind::AccessDenied => "the function may not use the flag table: check its IAM role (readers need dynamodb:BatchGetItem, dynamodb:GetItem and dynamodb:Query on the table; the syncer GetItem, Query, UpdateItem, and PutItem, DeleteItem and ConditionCheckItem for its transactions)",
             FailureKind::WrongKeySchema => "the flag table's key schema is not LaunchDarkly's layout: check LAUNCHDARKLY_DYNAMODB_TABLE, or create a table with partition key \"namespace\" (S) and sort key \"key\" (S)",
             FailureKind::Unreachable => "DynamoDB could not be reached in time: check the network, AWS_REGION and any endpoint override",
             FailureKind::Throttled => "DynamoDB is throttling the flag table: check its capacity",
