@@ -225,7 +225,8 @@ impl Reader {
     }
 
     /// What a request about every flag does before it is answered: start a due check of the
-    /// table, and wait for it at most the configured request wait (none: never wait). Never
+    /// table, and wait for it at most the configured request wait (none: never wait) when the
+    /// copy was not confirmed within two freshness intervals. Never
     /// while the last check failed: the answer then comes at once (from the copy, marked stale,
     /// or the store's error before any copy) instead of waiting on a failing DynamoDB at every
     /// request. Before the first copy (a cold start), wait for it within its deadlines: every
@@ -256,8 +257,18 @@ impl Reader {
         }
     }
 
+    /// Starts a due check, and waits for it (at most the request wait) only when the copy may
+    /// be old: not confirmed by DynamoDB within two freshness intervals (an environment Lambda
+    /// froze, or one left idle). Under steady traffic the copy was confirmed moments ago, so
+    /// the answer comes at once beside the check, and a DynamoDB that starts failing never
+    /// holds an answer back. Never while the last check failed.
     async fn check_within_request_wait(&self) {
-        if self.request_wait.is_zero() || self.mirror.last_check_failed() {
+        let recent = self
+            .mirror
+            .status()
+            .data_age()
+            .is_some_and(|age| age < self.mirror.settings().freshness * 2);
+        if self.request_wait.is_zero() || self.mirror.last_check_failed() || recent {
             self.mirror.check();
         } else {
             self.mirror.check_within(self.request_wait).await;

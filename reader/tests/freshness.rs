@@ -23,12 +23,20 @@ const REQUEST_WAIT: Duration = Duration::from_secs(2);
 const CHECK_TIMEOUT_MS: u64 = 1500;
 
 async fn reader_at(table: &str, dynamo_endpoint: &str) -> Arc<Reader> {
+    reader_checking_every(table, dynamo_endpoint, 50).await
+}
+
+async fn reader_checking_every(
+    table: &str,
+    dynamo_endpoint: &str,
+    freshness_ms: u64,
+) -> Arc<Reader> {
     let settings = ReaderSettings {
         target: TableArgs {
             table: Some(table.to_string()),
             prefix: None,
         },
-        freshness_ms: 50,
+        freshness_ms,
         check_timeout_ms: CHECK_TIMEOUT_MS,
         load_timeout_ms: CHECK_TIMEOUT_MS,
         ..ReaderSettings::default()
@@ -79,6 +87,51 @@ async fn a_synced_change_is_answered_at_the_next_check() {
         (health.state, health.generation),
         (MirrorState::Current, Some(2))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_steady_traffic_a_request_never_waits_on_a_check_that_starts_failing() {
+    let table = fenced_table("engine-steady", &[banner(1, "hello")]).await;
+    let proxy = DynamoProxy::start(&endpoint());
+    let reader = reader_checking_every(&table, proxy.endpoint(), 1000).await;
+    until(&reader, "the first load", Duration::from_secs(10), |r| {
+        banner_value(r).is_some()
+    })
+    .await;
+    // DynamoDB stalls from now on; a second later a check is due, and the copy was confirmed
+    // within two intervals: the request is answered at once, beside the stalled check.
+    proxy.set_outage(Outage::Stall);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let started = Instant::now();
+    reader.check_before_answer_for("banner").await;
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "a request waited {:?} on a check",
+        started.elapsed()
+    );
+    assert_eq!(banner_value(&reader), Some(json!("hello")));
+    // After an idle spell (no confirmation for two intervals), a request waits for its
+    // check again, at most the request wait: the check stalls, so the whole wait.
+    proxy.set_outage(Outage::None);
+    until(
+        &reader,
+        "the stalled check to end",
+        Duration::from_secs(10),
+        |r| r.health().state == MirrorState::Current,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    proxy.set_outage(Outage::Stall);
+    let started = Instant::now();
+    reader.check_before_answer_for("banner").await;
+    let waited = started.elapsed();
+    assert!(
+        waited
+            >= REQUEST_WAIT.min(Duration::from_millis(CHECK_TIMEOUT_MS))
+                - Duration::from_millis(50),
+        "an idle reader answered after {waited:?}, without waiting for its check"
+    );
+    proxy.set_outage(Outage::None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
