@@ -265,7 +265,6 @@ impl Reader {
     async fn check_within_request_wait(&self) {
         let recent = self
             .mirror
-            .status()
             .data_age()
             .is_some_and(|age| age < self.mirror.settings().freshness * 2);
         if self.request_wait.is_zero() || self.mirror.last_check_failed() || recent {

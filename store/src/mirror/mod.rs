@@ -23,7 +23,7 @@ mod status;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use launchdarkly_server_sdk::SerializedItem;
 use tokio::runtime::Handle;
@@ -223,6 +223,24 @@ impl Mirror {
         })
     }
 
+    /// How long since DynamoDB last confirmed what answers come from: the copy, or before it
+    /// the point reads. Cheap enough for every request, like [`Self::last_check_failed`].
+    pub fn data_age(&self) -> Option<Duration> {
+        self.confirmed_at()
+            .map(|at| SystemTime::now().duration_since(at).unwrap_or_default())
+    }
+
+    fn confirmed_at(&self) -> Option<SystemTime> {
+        let copy = self.inner.health.lock().ok().and_then(|h| h.confirmed_at);
+        let loaded = self.inner.data.read().is_ok_and(|d| d.is_some());
+        match (copy, loaded) {
+            (Some(at), _) => Some(at),
+            // Answers before the copy come from point reads: as old as those.
+            (None, false) => self.inner.ahead.lock().ok().and_then(|a| a.confirmed_at()),
+            (None, true) => None,
+        }
+    }
+
     /// The copy, or why there is none yet.
     pub fn data(&self) -> Result<Arc<MirrorData>, ReadFailure> {
         let data = self.inner.data.read().ok().and_then(|d| d.clone());
@@ -264,11 +282,7 @@ impl Mirror {
     pub fn status(&self) -> MirrorStatus {
         let data = self.inner.data.read().ok().and_then(|d| d.clone());
         let mut status = self.health().status(data.as_deref());
-        if data.is_none() {
-            // Answers before the copy come from point reads: as old as those.
-            let ahead = self.inner.ahead.lock().ok().and_then(|a| a.confirmed_at());
-            status.confirmed_at = status.confirmed_at.or(ahead);
-        }
+        status.confirmed_at = self.confirmed_at();
         status
     }
 
