@@ -2,7 +2,7 @@
 //! run against DynamoDB Local through the SDK's own `PersistentDataStore` trait, for each kind
 //! (flags, segments) and each prefix (none, `testprefix`).
 
-mod fixtures;
+use crate::fixtures;
 
 use std::collections::HashMap;
 use std::sync::Arc;

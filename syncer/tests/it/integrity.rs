@@ -2,7 +2,7 @@
 //! that cannot land after a takeover even when delivered late, a killed lease holder, bursts of
 //! concurrent triggers, strict validation, byte-faithful items and self-repair.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

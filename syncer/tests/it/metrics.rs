@@ -1,7 +1,7 @@
 //! The syncer's CloudWatch metrics, as the deployed binary prints them in Lambda: one EMF
 //! record per sync on stdout, parsed here as CloudWatch reads the Embedded Metric Format.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 

@@ -4,7 +4,7 @@
 //! eighth of it, old ones are removed, and one that is damaged, mixed with another or missing,
 //! or change rows with a gap, are refused for the table's items, never served.
 
-mod fixtures;
+use crate::fixtures;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! in loops, an empty data set over a full table, unsigned webhooks, answers slower than the
 //! budget. In every case nothing is written that should not be, and one line says what to fix.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 use std::time::{Duration, Instant};

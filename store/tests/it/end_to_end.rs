@@ -2,7 +2,7 @@
 //! no caching; a second client in daemon mode on the same table evaluates from it, following
 //! updates and deletes.
 
-mod fixtures;
+use crate::fixtures;
 
 use std::time::Duration;
 

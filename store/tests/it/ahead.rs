@@ -2,7 +2,7 @@
 //! segments their rules match), answered from while the load is still running, replaced by
 //! the copy when it lands; a table never synced is an error there too.
 
-mod fixtures;
+use crate::fixtures;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! from real events (REST v1, HTTP API v2, ALB; schedules and manual invokes passed through),
 //! and secrets read from SSM (moto) at run time.
 
-mod common;
+use crate::common;
 
 use common::*;
 use launchdarkly_dynamo_common::settings::SdkKeyArgs;

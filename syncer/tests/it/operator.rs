@@ -1,7 +1,7 @@
 //! Failures an operator can act on: each misconfiguration fails quickly with one line that
 //! names what to fix, and the table keeps what it held.
 
-mod common;
+use crate::common;
 
 use common::*;
 use launchdarkly_dynamo_common::settings::TableArgs;

@@ -1,7 +1,7 @@
 //! Full syncs against DynamoDB Local and a LaunchDarkly stand-in: the happy path, ETags, and
 //! every failure case, each of which must leave the table exactly as it was.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

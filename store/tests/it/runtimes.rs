@@ -1,7 +1,7 @@
 //! The SDK calls the synchronous store from tokio tasks and from applications' own runtimes and
 //! threads: every context must work, without panics or deadlocks.
 
-mod fixtures;
+use crate::fixtures;
 
 use std::collections::HashMap;
 use std::sync::mpsc;

@@ -3,7 +3,7 @@
 //! changed, served as last read through a failing, stalled or unreachable DynamoDB, and never
 //! answering a store it cannot read as missing flags.
 
-mod fixtures;
+use crate::fixtures;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Cross-SDK compatibility: rows written by hand in every official writer's shape are read
 //! back correctly, and what this store writes is exactly the official layout.
 
-mod fixtures;
+use crate::fixtures;
 
 use std::collections::{BTreeSet, HashMap};
 

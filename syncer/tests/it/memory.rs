@@ -1,7 +1,7 @@
 //! The memory the largest accepted LaunchDarkly answer costs the syncer's binary, measured as
 //! the kernel's peak RSS of the process, against the memory `serverless.yml` gives the function.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::process::Stdio;

@@ -2,7 +2,7 @@
 //! process answering a cold start and several invocations of every kind, failures reported
 //! through `/error`, a configuration error through `/init/error`, and SIGTERM at shutdown.
 
-mod common;
+use crate::common;
 
 use common::*;
 use launchdarkly_dynamo_testkit::events::{self, HttpCall};

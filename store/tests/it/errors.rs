@@ -1,7 +1,7 @@
 //! An unreachable endpoint or a missing table gives an error from every operation: never a
 //! panic, never a hang past the timeouts, and a message that says what to check.
 
-mod fixtures;
+use crate::fixtures;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

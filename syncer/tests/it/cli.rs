@@ -1,7 +1,7 @@
 //! `syncer sync` as an operator runs it: configuration from the environment, one JSON summary
 //! line on stdout, a non-zero exit status and one clear line on failure.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! The snapshot diff apply: fewest writes, requests counted on the wire, and failures that
 //! never delete anything nor mark an incomplete table initialized.
 
-mod fixtures;
+use crate::fixtures;
 
 use fixtures::*;
 use launchdarkly_dynamo_store::{

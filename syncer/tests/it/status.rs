@@ -1,7 +1,7 @@
 //! `syncer status` as an operator runs it: the table's state after no sync, a sync, a failed
 //! sync and while a sync holds the lease, from the table alone (no SDK key needed).
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 use std::time::Duration;
