@@ -196,12 +196,14 @@ package: build deploy-tools ## serverless package for ARCH (default arm64), offl
 
 # The deployment shapes checked: the defaults (arm64, no examples, today's names, no reserved
 # concurrency), the other architecture with the examples, custom names and a reservation, and
-# Lambda Managed Instances (a capacity provider given, with the examples).
-DEPLOY_SHAPES := default x86_64-examples managed-instances
+# Lambda Managed Instances (a capacity provider given, with the examples; one the stack creates).
+DEPLOY_SHAPES := default x86_64-examples managed-instances managed-instances-created
 SHAPE_default :=
 SHAPE_x86_64-examples := ARCH=x86_64 EXAMPLES=true SYNCER_CONCURRENCY=5 TABLE_NAME=ld-shop-$(ENV) SSM_PATH=/ld/shop-$(ENV)
 SHAPE_managed-instances := EXAMPLES=true MAX_CONCURRENCY=32 \
   CAPACITY_PROVIDER=arn:aws:lambda:us-east-1:123456789012:capacity-provider:flags
+SHAPE_managed-instances-created := CAPACITY_PROVIDER_SUBNETS=subnet-0a1b2c3d,subnet-4e5f6a7b \
+  CAPACITY_PROVIDER_SECURITY_GROUPS=sg-0a1b2c3d CAPACITY_PROVIDER_MAX_VCPUS=16
 
 .PHONY: check-deploy
 check-deploy: build deploy-tools ## cfn-lint and assertions on the packaged CloudFormation template, for each deployment shape

@@ -19,6 +19,9 @@ TABLE = os.environ.get("TABLE_NAME") or f"launchdarkly-{STAGE}"
 SSM_PATH = os.environ.get("SSM_PATH") or f"/launchdarkly/{STAGE}"
 CONCURRENCY = os.environ.get("SYNCER_CONCURRENCY")
 CAPACITY_PROVIDER = os.environ.get("CAPACITY_PROVIDER", "")
+CAPACITY_PROVIDER_SUBNETS = os.environ.get("CAPACITY_PROVIDER_SUBNETS", "")
+CAPACITY_PROVIDER_SECURITY_GROUPS = os.environ.get("CAPACITY_PROVIDER_SECURITY_GROUPS", "")
+CAPACITY_PROVIDER_MAX_VCPUS = os.environ.get("CAPACITY_PROVIDER_MAX_VCPUS", "")
 MAX_CONCURRENCY = os.environ.get("MAX_CONCURRENCY") or "64"
 LAYER_OF = {"x86_64": "OfrepLambdaLayer", "arm64": "OfrepArm64LambdaLayer"}
 
@@ -70,8 +73,9 @@ class Template(unittest.TestCase):
             self.skipTest("packaged with the examples")
         routes = [r["Properties"]["RouteKey"] for r in resources_of_type(self.t, "AWS::ApiGatewayV2::Route").values()]
         self.assertEqual(routes, ["POST /webhook"])
+        # (The capacity provider's operator role exists only when the stack creates one.)
         roles = sorted(resources_of_type(self.t, "AWS::IAM::Role"))
-        self.assertEqual(roles, ["SyncerRole"])
+        self.assertEqual(roles, ["CapacityProviderOperatorRole", "SyncerRole"])
         self.assertNotIn("ReaderUrl", self.t["Outputs"])
         self.assertFalse(os.path.exists(os.path.join(PACKAGE_DIR, "node.zip")), "no Node.js package")
 
@@ -302,17 +306,32 @@ class Template(unittest.TestCase):
     def test_lambda_managed_instances_only_with_a_capacity_provider(self):
         parameters = self.t["Parameters"]
         self.assertEqual(parameters["CapacityProviderArn"]["Default"], CAPACITY_PROVIDER)
+        self.assertEqual(parameters["CapacityProviderSubnetIds"]["Default"], CAPACITY_PROVIDER_SUBNETS)
+        self.assertEqual(
+            parameters["CapacityProviderSecurityGroupIds"]["Default"], CAPACITY_PROVIDER_SECURITY_GROUPS
+        )
         self.assertEqual(str(parameters["MaxConcurrency"]["Default"]), MAX_CONCURRENCY)
-        on = {"Fn::Not": [{"Fn::Equals": [{"Ref": "CapacityProviderArn"}, ""]}]}
-        self.assertEqual(self.t["Conditions"]["OnManagedInstances"], on)
-        for name in ["store", "reader"] if EXAMPLES else ["store"]:
+        conditions = self.t["Conditions"]
+        self.assertEqual(
+            conditions["OnManagedInstances"],
+            {"Fn::Or": [{"Condition": "HasCapacityProviderArn"}, {"Condition": "CreatesCapacityProvider"}]},
+        )
+        self.assertEqual(
+            conditions["HasCapacityProviderArn"], {"Fn::Not": [{"Fn::Equals": [{"Ref": "CapacityProviderArn"}, ""]}]}
+        )
+        self.assertEqual(
+            conditions["CreatesCapacityProvider"],
+            {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "CapacityProviderSubnetIds"}]}, ""]}]},
+        )
+        arn = {"Fn::If": ["CreatesCapacityProvider", {"Fn::GetAtt": ["CapacityProvider", "Arn"]},
+                          {"Ref": "CapacityProviderArn"}]}
+        for name in ["store", "reader", "node"] if EXAMPLES else ["store"]:
             properties = self.function(name)
             config = properties["CapacityProviderConfig"]["Fn::If"]
             self.assertEqual(config[0], "OnManagedInstances", name)
             self.assertEqual(
                 config[1]["LambdaManagedInstancesCapacityProviderConfig"],
-                {"CapacityProviderArn": {"Ref": "CapacityProviderArn"},
-                 "PerExecutionEnvironmentMaxConcurrency": {"Ref": "MaxConcurrency"}},
+                {"CapacityProviderArn": arn, "PerExecutionEnvironmentMaxConcurrency": {"Ref": "MaxConcurrency"}},
             )
             self.assertEqual(config[2], {"Ref": "AWS::NoValue"})
             # 2 GB is the least an environment of Lambda Managed Instances has.
@@ -320,6 +339,43 @@ class Template(unittest.TestCase):
         # Lambda Managed Instances run a published version: each deploy publishes one.
         versions = resources_of_type(self.t, "AWS::Lambda::Version")
         self.assertEqual(len(versions), 3 if EXAMPLES else 1)
+        # Node.js 22 or later is what Lambda Managed Instances run.
+        if EXAMPLES:
+            self.assertGreaterEqual(int(re.match(r"nodejs(\d+)", self.function("node")["Runtime"]).group(1)), 22)
+        self.assertEqual(self.t["Outputs"]["CapacityProviderArn"]["Condition"], "OnManagedInstances")
+        # Both ways at once, or subnets without security groups, are refused before anything is
+        # created.
+        rules = self.t["Rules"]
+        self.assertEqual(
+            rules["ExistingOrCreatedCapacityProvider"]["Assertions"][0]["Assert"],
+            {"Fn::EachMemberEquals": [{"Ref": "CapacityProviderSubnetIds"}, ""]},
+        )
+        self.assertIn("CapacityProviderSecurityGroupIds", json.dumps(rules["CreatedCapacityProviderHasSecurityGroups"]))
+
+    def test_a_capacity_provider_the_stack_creates(self):
+        provider = self.t["Resources"]["CapacityProvider"]
+        role = self.t["Resources"]["CapacityProviderOperatorRole"]
+        self.assertEqual(provider["Type"], "AWS::Lambda::CapacityProvider")
+        self.assertEqual(provider["Condition"], "CreatesCapacityProvider")
+        self.assertEqual(role["Condition"], "CreatesCapacityProvider")
+        properties = provider["Properties"]
+        self.assertEqual(properties["VpcConfig"], {
+            "SubnetIds": {"Ref": "CapacityProviderSubnetIds"},
+            "SecurityGroupIds": {"Ref": "CapacityProviderSecurityGroupIds"},
+        })
+        self.assertEqual(properties["PermissionsConfig"],
+                         {"CapacityProviderOperatorRoleArn": {"Fn::GetAtt": ["CapacityProviderOperatorRole", "Arn"]}})
+        # Instances of the functions' architecture, or none of them could run there.
+        self.assertEqual(properties["InstanceRequirements"], {"Architectures": [ARCH]})
+        self.assertEqual(properties["CapacityProviderScalingConfig"]["Fn::If"][0], "HasCapacityProviderMaxVcpus")
+        self.assertEqual(self.t["Parameters"]["CapacityProviderMaxVcpus"]["Default"], CAPACITY_PROVIDER_MAX_VCPUS)
+        # Lambda launches and manages the instances through this role and AWS's managed policy.
+        trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        self.assertEqual([s["Principal"] for s in trust], [{"Service": "lambda.amazonaws.com"}])
+        self.assertEqual(
+            role["Properties"]["ManagedPolicyArns"],
+            [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"}],
+        )
 
     def test_outputs_give_the_urls(self):
         self.assertIn("WebhookUrl", self.t["Outputs"])

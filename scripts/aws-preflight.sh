@@ -18,6 +18,14 @@ aws_() {
 }
 last_line() { tail -n 1 <<<"$1" | cut -c1-200; }
 
+# Settings that cannot work together, before anything else (serverless.yml's params).
+if [ -n "${CAPACITY_PROVIDER:-}" ] && [ -n "${CAPACITY_PROVIDER_SUBNETS:-}" ]; then
+  fail "CAPACITY_PROVIDER and CAPACITY_PROVIDER_SUBNETS are both set: give an existing capacity provider, or subnets and security groups for one the stack creates, not both"
+fi
+if [ -n "${CAPACITY_PROVIDER_SUBNETS:-}" ] && [ -z "${CAPACITY_PROVIDER_SECURITY_GROUPS:-}" ]; then
+  fail "CAPACITY_PROVIDER_SUBNETS needs CAPACITY_PROVIDER_SECURITY_GROUPS=sg-...[,sg-...] (the security groups of the instances the capacity provider launches)"
+fi
+
 command -v aws >/dev/null \
   || fail "the AWS CLI is not installed: install it (https://docs.aws.amazon.com/cli/), run \`aws configure\`, and retry"
 [ -n "$region" ] || fail "no AWS region: set REGION=<region> (or AWS_REGION, or a region in your AWS profile)"

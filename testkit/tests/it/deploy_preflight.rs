@@ -72,3 +72,18 @@ fn without_the_sdk_key_parameter_make_deploy_stops_at_once_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("aws ssm put-parameter"), "{stderr}");
 }
+
+#[test]
+fn capacity_provider_settings_that_cannot_work_together_stop_make_deploy_at_once() {
+    let (output, elapsed) = deploy(&[
+        (
+            "CAPACITY_PROVIDER",
+            "arn:aws:lambda:us-east-1:123456789012:capacity-provider:flags",
+        ),
+        ("CAPACITY_PROVIDER_SUBNETS", "subnet-0a1b2c3d"),
+        ("CAPACITY_PROVIDER_SECURITY_GROUPS", "sg-0a1b2c3d"),
+    ]);
+    check_fails_fast(&output, elapsed, "not both");
+    let (output, elapsed) = deploy(&[("CAPACITY_PROVIDER_SUBNETS", "subnet-0a1b2c3d")]);
+    check_fails_fast(&output, elapsed, "needs CAPACITY_PROVIDER_SECURITY_GROUPS");
+}
