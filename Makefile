@@ -85,9 +85,12 @@ test: tools lint build ## Every test: lint, unit and integration tests (DynamoDB
 	$(MAKE) check-crate
 
 # The runtime-level tests again, on the aarch64 binaries, under Debian's qemu user-mode
-# emulation (qemu-user-static, with the aarch64 C library of libc6-arm64-cross).
+# emulation (qemu-user-static, with the aarch64 C library of libc6-arm64-cross). One test at a
+# time: an emulated binary runs several times slower, and two of them beside the test's own
+# clients and DynamoDB Local left one without CPU for seconds on 2 cores (an extension that
+# took over 10 s to see its first outage); serially they take about 30 s longer in all.
 ARM64_RUNTIME_TESTS := -p launchdarkly-dynamo-syncer -p launchdarkly-dynamo-example-reader \
-  -p launchdarkly-dynamo-ofrep-extension --test it -- \
+  -p launchdarkly-dynamo-ofrep-extension --test it -- --test-threads=1 \
   runtime:: metrics:: hostile:: reading:: lifecycle:: openfeature:: python:: managed_instances::
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 .PHONY: test-arm64 emulator

@@ -383,7 +383,7 @@ async fn write_rows(synced: &mut Synced) -> anyhow::Result<Vec<Row>> {
     }
     let after = archive_named(synced).await?;
     let per_change = (after.changed_bytes - before.changed_bytes) as f64 / ONE_FLAG_SYNCS as f64;
-    let changes_per_refresh = (after.bytes / ARCHIVE_REFRESH_FRACTION) as f64 / per_change;
+    let changes_per_refresh = (after.data_bytes / ARCHIVE_REFRESH_FRACTION) as f64 / per_change;
     proxy.reset_units();
     synced.sync().await?;
     let idle = proxy.write_units();
@@ -397,7 +397,7 @@ async fn write_rows(synced: &mut Synced) -> anyhow::Result<Vec<Row>> {
     Ok(vec![
         Row::reported(format!("One-flag change at {size}: write units of the sync (lease, fences, the flag, its change row, generation row twice)"), "WCU", kept),
         Row::reported(format!("Archive refresh at {size} ({compressed} KB compressed; writing it and deleting the one before the previous): write units"), "WCU", Sample(vec![refresh])),
-        Row::reported(format!("One-flag changes between two archive refreshes at {size} ({per_change:.0} changed bytes each, refresh at an eighth of the archive's {} KB)", after.bytes / 1000), "changes", Sample(vec![changes_per_refresh.floor()])),
+        Row::reported(format!("One-flag changes between two archive refreshes at {size} ({per_change:.0} changed bytes each, refresh at an eighth of the archive's {} KB of items)", after.data_bytes / 1000), "changes", Sample(vec![changes_per_refresh.floor()])),
         Row::reported(format!("Write units the archive adds to a one-flag change at {size}, amortized over its refreshes"), "WCU", Sample(vec![refresh / changes_per_refresh.floor().max(1.0)])),
     ])
 }

@@ -378,8 +378,8 @@ impl Reader {
         Ok(keys
             .into_iter()
             .map(|key| {
-                let json = &data.items(Kind::Flags)[key].serialized_item;
-                match serde_json::from_str::<Flag>(json) {
+                let json = data.items(Kind::Flags)[key].json();
+                match serde_json::from_str::<Flag>(&json) {
                     Ok(flag) => {
                         let detail = launchdarkly_server_sdk_evaluation::evaluate(
                             &view, &flag, context, None,
@@ -390,7 +390,7 @@ impl Reader {
                             variation_index: detail
                                 .variation_index
                                 .and_then(|i| usize::try_from(i).ok()),
-                            rollout: served_by_rollout(json, &detail.reason)
+                            rollout: served_by_rollout(&json, &detail.reason)
                                 || in_experiment(&detail.reason),
                             reason: detail.reason,
                             freshness,
@@ -463,7 +463,7 @@ struct DataView<'a>(&'a MirrorData);
 impl Store for DataView<'_> {
     fn flag(&self, key: &str) -> Option<Flag> {
         let item = self.0.items(Kind::Flags).get(key).filter(|i| !i.deleted)?;
-        serde_json::from_str(&item.serialized_item).ok()
+        serde_json::from_str(&item.json()).ok()
     }
 
     fn segment(&self, key: &str) -> Option<Segment> {
@@ -472,7 +472,7 @@ impl Store for DataView<'_> {
             .items(Kind::Segments)
             .get(key)
             .filter(|i| !i.deleted)?;
-        serde_json::from_str(&item.serialized_item).ok()
+        serde_json::from_str(&item.json()).ok()
     }
 }
 

@@ -296,7 +296,7 @@ impl ArchiveRef {
         }
         next.changed.as_ref()?;
         let total = self.changed_bytes.saturating_add(changed_bytes);
-        let fresh_enough = total <= self.bytes / ARCHIVE_REFRESH_FRACTION
+        let fresh_enough = total <= self.data_bytes / ARCHIVE_REFRESH_FRACTION
             && next.number.saturating_sub(self.generation) <= ARCHIVE_MAX_GENERATIONS
             && next.number > self.generation;
         fresh_enough.then(|| ArchiveRef {
@@ -384,6 +384,7 @@ mod tests {
                 parts: 3,
                 checksum: 4_000_000_000,
                 bytes: 1_234_567,
+                data_bytes: 2_345_678,
                 changed_bytes: 4_321,
             }),
         };
@@ -492,6 +493,7 @@ mod tests {
             parts: 1,
             checksum: 0,
             bytes,
+            data_bytes: bytes,
             changed_bytes: 0,
         }
     }

@@ -92,6 +92,9 @@ pub const ARCHIVE_PARTS_ATTRIBUTE: &str = "parts";
 pub const ARCHIVE_CHECKSUM_ATTRIBUTE: &str = "crc32";
 /// Length of the archive once decompressed, bytes (N).
 pub const ARCHIVE_BYTES_ATTRIBUTE: &str = "bytes";
+/// Bytes of the keys and JSON of the items an archive holds (N, in the pointer), measured as
+/// [`ARCHIVE_CHANGED_BYTES_ATTRIBUTE`] is: the base of its refresh rule.
+pub const ARCHIVE_DATA_BYTES_ATTRIBUTE: &str = "dataBytes";
 /// Bytes of the flags and segments changed since the archive, summed over the generations
 /// that kept naming it (N, in the pointer): what decides its refresh.
 pub const ARCHIVE_CHANGED_BYTES_ATTRIBUTE: &str = "changedBytes";

@@ -1,10 +1,14 @@
 //! The bytes of an archive: every flag and segment of a data set in a small binary framing,
 //! DEFLATE-compressed. Framing instead of JSON so that opening an archive costs one pass over
-//! the bytes (no escaping, no tree), and each item stays the JSON string the SDK parses lazily.
+//! the bytes (no escaping, no tree). Each item's JSON of [`PACKED_MIN_BYTES`] or more is also
+//! compressed on its own, so that a reader keeps it compressed in memory and inflates only the
+//! items it reads ([`StoredItem`]): at 10,000 flags the copy takes 12 MB instead of 27.
 //!
 //! ```text
-//! "LDA1" then, per item: kind (b'f' | b's'), key length (u32 LE), key,
-//!                        version (u64 LE), deleted (0 | 1), [JSON length (u32 LE), JSON]
+//! "LDA2" then, per item: kind (b'f' | b's'), key length (u32 LE), key, version (u64 LE), then
+//!   0 (live), JSON length (u32 LE), JSON
+//!   1 (deleted), nothing more
+//!   2 (live, packed), JSON length (u32 LE), packed length (u32 LE), the JSON's own DEFLATE
 //! ```
 //! A deleted item carries no JSON; it opens as the Rust SDK's own tombstone.
 
@@ -18,11 +22,23 @@ use flate2::Compression;
 use launchdarkly_server_sdk::SerializedItem;
 
 use super::ArchiveError;
-use crate::mirror::ItemMap;
+use crate::mirror::{ItemMap, StoredItem};
 use crate::schema::{tombstone_json, Kind};
 use crate::snapshot::Snapshot;
 
-const MAGIC: &[u8; 4] = b"LDA1";
+const MAGIC: &[u8; 4] = b"LDA2";
+
+/// Items whose JSON is at least this long are compressed on their own (shorter ones gain
+/// little, and most flags are shorter).
+pub(super) const PACKED_MIN_BYTES: usize = 512;
+
+/// DEFLATE expands no input more than about 1,032 times: a packed length claiming more is
+/// damaged, and is refused before anything is allocated for it.
+const MAX_INFLATION: u64 = 1_032;
+
+const LIVE: u8 = 0;
+const DELETED: u8 = 1;
+const PACKED: u8 = 2;
 
 /// Largest archive a reader opens, decompressed: far above any LaunchDarkly environment, low
 /// enough that a damaged pointer cannot make a reader allocate without bound.
@@ -31,18 +47,36 @@ pub(super) const MAX_OPENED_BYTES: u64 = 1 << 30;
 /// Flags and segments by key, as a mirror holds them.
 pub(crate) type Items = HashMap<Kind, ItemMap>;
 
-/// The compressed archive of `snapshot` and its length before compression.
-pub(super) fn compress(snapshot: &Snapshot) -> Result<(Vec<u8>, u64), ArchiveError> {
+/// An archive's bytes, with what its pointer says of them.
+pub(super) struct Compressed {
+    pub(super) compressed: Vec<u8>,
+    /// Length before compression.
+    pub(super) bytes: u64,
+    /// Bytes of the keys and JSON of its items.
+    pub(super) data_bytes: u64,
+}
+
+/// The compressed archive of `snapshot`.
+pub(super) fn compress(snapshot: &Snapshot) -> Result<Compressed, ArchiveError> {
     let framed = frame(snapshot)?;
     let bytes = framed.len() as u64;
+    let data_bytes = Kind::ALL
+        .iter()
+        .flat_map(|kind| snapshot.items(*kind))
+        .map(|(key, item)| (key.len() + item.serialized_item.len()) as u64)
+        .sum();
     // Level 1: a third of the time of the default level for a few percent more bytes; the
     // syncer pays it, within its time budget, at every refresh.
     let mut encoder =
-        DeflateEncoder::new(Vec::with_capacity(framed.len() / 6), Compression::fast());
+        DeflateEncoder::new(Vec::with_capacity(framed.len() / 2), Compression::fast());
     encoder
         .write_all(&framed)
         .and_then(|()| encoder.finish())
-        .map(|compressed| (compressed, bytes))
+        .map(|compressed| Compressed {
+            compressed,
+            bytes,
+            data_bytes,
+        })
         .map_err(|e| ArchiveError::Corrupt(format!("compressing: {e}")))
 }
 
@@ -54,19 +88,45 @@ fn frame(snapshot: &Snapshot) -> Result<Vec<u8>, ArchiveError> {
             out.push(kind_byte(kind));
             put_bytes(&mut out, key.as_bytes())?;
             out.extend_from_slice(&item.version.to_le_bytes());
-            out.push(u8::from(item.deleted));
-            if !item.deleted {
-                put_bytes(&mut out, item.serialized_item.as_bytes())?;
+            if item.deleted {
+                out.push(DELETED);
+            } else {
+                put_json(&mut out, item.serialized_item.as_bytes())?;
             }
         }
     }
     Ok(out)
 }
 
+/// A live item's JSON: packed when that makes it shorter.
+fn put_json(out: &mut Vec<u8>, json: &[u8]) -> Result<(), ArchiveError> {
+    if json.len() >= PACKED_MIN_BYTES {
+        let packed = pack(json)?;
+        if packed.len() < json.len() {
+            out.push(PACKED);
+            out.extend_from_slice(&length(json)?.to_le_bytes());
+            return put_bytes(out, &packed);
+        }
+    }
+    out.push(LIVE);
+    put_bytes(out, json)
+}
+
+fn pack(json: &[u8]) -> Result<Vec<u8>, ArchiveError> {
+    let mut encoder = DeflateEncoder::new(Vec::with_capacity(json.len() / 3), Compression::fast());
+    encoder
+        .write_all(json)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| ArchiveError::Corrupt(format!("compressing an item: {e}")))
+}
+
+fn length(bytes: &[u8]) -> Result<u32, ArchiveError> {
+    u32::try_from(bytes.len())
+        .map_err(|_| ArchiveError::Corrupt("an item of 4 GB or more".to_string()))
+}
+
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), ArchiveError> {
-    let length = u32::try_from(bytes.len())
-        .map_err(|_| ArchiveError::Corrupt("an item of 4 GB or more".to_string()))?;
-    out.extend_from_slice(&length.to_le_bytes());
+    out.extend_from_slice(&length(bytes)?.to_le_bytes());
     out.extend_from_slice(bytes);
     Ok(())
 }
@@ -79,7 +139,8 @@ fn kind_byte(kind: Kind) -> u8 {
 }
 
 /// Decompresses an archive that must be exactly `bytes` long and reads its items, as a
-/// stream: the decompressed bytes are never held whole, only the items they frame.
+/// stream: the decompressed bytes are never held whole, only the items they frame (packed
+/// ones as they are).
 pub(super) fn open(compressed: impl Read, bytes: u64) -> Result<Items, ArchiveError> {
     if bytes > MAX_OPENED_BYTES {
         return Err(ArchiveError::Corrupt(format!(
@@ -100,16 +161,7 @@ pub(super) fn open(compressed: impl Read, bytes: u64) -> Result<Items, ArchiveEr
     while let Some(kind) = frames.next_kind()? {
         let key = Arc::from(frames.text()?);
         let version = u64::from_le_bytes(frames.array()?);
-        let deleted = frames.array::<1>()? != [0];
-        let serialized_item = match deleted {
-            true => tombstone_json(version),
-            false => frames.text()?,
-        };
-        let item = SerializedItem {
-            version,
-            deleted,
-            serialized_item,
-        };
+        let item = frames.item(version)?;
         items.entry(kind).or_default().insert(key, Arc::new(item));
     }
     if frames.read != bytes {
@@ -148,6 +200,38 @@ impl<R: Read> Frames<R> {
         }
     }
 
+    /// The rest of an item after its version: its state and JSON.
+    fn item(&mut self, version: u64) -> Result<StoredItem, ArchiveError> {
+        match self.array::<1>()? {
+            [LIVE] => Ok(StoredItem::from(SerializedItem {
+                version,
+                deleted: false,
+                serialized_item: self.text()?,
+            })),
+            [DELETED] => Ok(StoredItem::from(SerializedItem {
+                version,
+                deleted: true,
+                serialized_item: tombstone_json(version),
+            })),
+            [PACKED] => {
+                let json_length = u32::from_le_bytes(self.array()?);
+                let packed = self.sized()?;
+                if u64::from(json_length) > (packed.len() as u64 + 1) * MAX_INFLATION {
+                    return Err(ArchiveError::Corrupt(
+                        "an item claims more bytes than its compressed form can hold".to_string(),
+                    ));
+                }
+                Ok(StoredItem::deflated(
+                    version,
+                    false,
+                    packed.into_boxed_slice(),
+                    json_length,
+                ))
+            }
+            _ => Err(ArchiveError::Corrupt("an unknown item state".to_string())),
+        }
+    }
+
     fn take(&mut self, n: usize) -> Result<Vec<u8>, ArchiveError> {
         if self.read + n as u64 > self.bytes {
             return Err(self.longer());
@@ -175,9 +259,14 @@ impl<R: Read> Frames<R> {
         Ok(array)
     }
 
-    fn text(&mut self) -> Result<String, ArchiveError> {
+    /// Bytes after their length.
+    fn sized(&mut self) -> Result<Vec<u8>, ArchiveError> {
         let length = u32::from_le_bytes(self.array()?) as usize;
-        String::from_utf8(self.take(length)?)
+        self.take(length)
+    }
+
+    fn text(&mut self) -> Result<String, ArchiveError> {
+        String::from_utf8(self.sized()?)
             .map_err(|_| ArchiveError::Corrupt("a key or item that is not UTF-8".to_string()))
     }
 }
@@ -203,26 +292,48 @@ mod tests {
         );
         snapshot.insert(Kind::Flags, "gone", item(9, true, "ignored"));
         snapshot.insert(Kind::Segments, "beta", item(1, false, r#"{"key":"beta"}"#));
+        snapshot.insert(Kind::Segments, "large", item(4, false, &large_json()));
         snapshot
+    }
+
+    /// A segment of 1,000 keys, as large segments are.
+    fn large_json() -> String {
+        let keys: Vec<String> = (0..1000).map(|i| format!("\"user-{i:06}\"")).collect();
+        format!(r#"{{"key":"large","included":[{}]}}"#, keys.join(","))
     }
 
     #[test]
     fn an_archive_opens_as_it_was_written_with_tombstones_in_the_sdks_shape() {
-        let (compressed, bytes) = compress(&sample()).unwrap();
+        let Compressed {
+            compressed, bytes, ..
+        } = compress(&sample()).unwrap();
         let items = open(compressed.as_slice(), bytes).unwrap();
         let flags = &items[&Kind::Flags];
         assert_eq!(flags.len(), 2);
-        assert_eq!(flags["on"].serialized_item, r#"{"key":"on","version":3}"#);
+        assert_eq!(flags["on"].json(), r#"{"key":"on","version":3}"#);
         assert!(!flags["on"].deleted);
         assert_eq!(flags["gone"].version, 9);
         assert!(flags["gone"].deleted);
-        assert_eq!(flags["gone"].serialized_item, tombstone_json(9));
-        assert_eq!(items[&Kind::Segments]["beta"].version, 1);
+        assert_eq!(flags["gone"].json(), tombstone_json(9));
+        let segments = &items[&Kind::Segments];
+        assert_eq!(segments["beta"].version, 1);
+        // The large item is held compressed, and reads back whole.
+        let large = &segments["large"];
+        assert_eq!((large.version, large.deleted), (4, false));
+        assert_eq!(large.json(), large_json());
+        assert!(
+            large.held_bytes() < large_json().len() / 3,
+            "{} bytes held",
+            large.held_bytes()
+        );
+        assert_eq!(segments["beta"].held_bytes(), r#"{"key":"beta"}"#.len());
     }
 
     #[test]
     fn damaged_or_mislabelled_bytes_are_refused() {
-        let (compressed, bytes) = compress(&sample()).unwrap();
+        let Compressed {
+            compressed, bytes, ..
+        } = compress(&sample()).unwrap();
         assert!(
             open(compressed.as_slice(), bytes + 1).is_err(),
             "longer than written"
@@ -236,19 +347,37 @@ mod tests {
         assert!(open(compressed.as_slice(), MAX_OPENED_BYTES + 1).is_err());
         // Valid DEFLATE of something that is not an archive.
         let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
-        encoder.write_all(b"LDA2 something else").unwrap();
+        encoder.write_all(b"LDA1 something else").unwrap();
         let other = encoder.finish().unwrap();
         assert!(open(other.as_slice(), 19).is_err());
         // The right magic, then an item cut short.
         let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
-        encoder.write_all(b"LDA1f\x05\x00\x00\x00ab").unwrap();
+        encoder.write_all(b"LDA2f\x05\x00\x00\x00ab").unwrap();
         assert!(open(encoder.finish().unwrap().as_slice(), 11).is_err());
         // A length field far beyond the archive's length is refused before it is allocated.
         let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
-        encoder.write_all(b"LDA1f\xff\xff\xff\xffab").unwrap();
+        encoder.write_all(b"LDA2f\xff\xff\xff\xffab").unwrap();
         let opened = open(encoder.finish().unwrap().as_slice(), 11);
         assert!(
             matches!(&opened, Err(e) if e.to_string().contains("longer than")),
+            "{:?}",
+            opened.err()
+        );
+    }
+
+    #[test]
+    fn a_packed_item_claiming_more_than_deflate_can_hold_is_refused() {
+        let mut framed = b"LDA2f\x01\x00\x00\x00k".to_vec();
+        framed.extend_from_slice(&1u64.to_le_bytes());
+        framed.push(PACKED);
+        framed.extend_from_slice(&u32::MAX.to_le_bytes());
+        framed.extend_from_slice(&2u32.to_le_bytes());
+        framed.extend_from_slice(&[0x03, 0x00]);
+        let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(&framed).unwrap();
+        let opened = open(encoder.finish().unwrap().as_slice(), framed.len() as u64);
+        assert!(
+            matches!(&opened, Err(e) if e.to_string().contains("more bytes than")),
             "{:?}",
             opened.err()
         );

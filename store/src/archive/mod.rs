@@ -20,7 +20,7 @@ mod codec;
 mod io;
 pub(crate) mod pointer;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -70,7 +70,11 @@ pub(crate) struct Archive {
 impl Archive {
     /// The archive of `snapshot` as the data of `generation`.
     pub(crate) fn build(snapshot: &Snapshot, generation: u64) -> Result<Self, ArchiveError> {
-        let (compressed, bytes) = codec::compress(snapshot)?;
+        let codec::Compressed {
+            compressed,
+            bytes,
+            data_bytes,
+        } = codec::compress(snapshot)?;
         let checksum = crc32fast::hash(&compressed);
         let parts: Vec<Vec<u8>> = compressed
             .chunks(ARCHIVE_PART_BYTES)
@@ -83,6 +87,7 @@ impl Archive {
                 .map_err(|_| ArchiveError::Corrupt("too many parts".to_string()))?,
             checksum,
             bytes,
+            data_bytes,
             changed_bytes: 0,
         };
         Ok(Self { reference, parts })
@@ -150,12 +155,40 @@ pub(crate) fn open(reference: &ArchiveRef, rows: Vec<Row>) -> Result<Items, Arch
             id: reference.id.clone(),
         });
     }
-    // Decompressed as a stream over the parts: never the whole archive in one buffer.
-    let compressed = ordered.iter().map(Vec::as_slice).fold(
-        Box::new(std::io::empty()) as Box<dyn Read + '_>,
-        |read, part| Box::new(read.chain(part)),
-    );
-    codec::open(compressed, reference.bytes)
+    // Decompressed as a stream over the parts, each freed once read: the compressed bytes
+    // shrink as the items grow, and the decompressed archive is never in one buffer.
+    codec::open(Parts::from(ordered), reference.bytes)
+}
+
+/// The parts of an archive read in order, each dropped as soon as it has been read.
+struct Parts {
+    parts: VecDeque<Vec<u8>>,
+    at: usize,
+}
+
+impl From<Vec<Vec<u8>>> for Parts {
+    fn from(parts: Vec<Vec<u8>>) -> Self {
+        Self {
+            parts: parts.into(),
+            at: 0,
+        }
+    }
+}
+
+impl Read for Parts {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some(part) = self.parts.front() {
+            if self.at < part.len() {
+                let n = buf.len().min(part.len() - self.at);
+                buf[..n].copy_from_slice(&part[self.at..self.at + n]);
+                self.at += n;
+                return Ok(n);
+            }
+            self.parts.pop_front();
+            self.at = 0;
+        }
+        Ok(0)
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::schema::{
     ARCHIVE_BYTES_ATTRIBUTE, ARCHIVE_CHANGED_BYTES_ATTRIBUTE, ARCHIVE_CHANGES_INFIX,
-    ARCHIVE_CHECKSUM_ATTRIBUTE, ARCHIVE_GENERATION_ATTRIBUTE, ARCHIVE_ID_ATTRIBUTE,
-    ARCHIVE_PARTS_ATTRIBUTE,
+    ARCHIVE_CHECKSUM_ATTRIBUTE, ARCHIVE_DATA_BYTES_ATTRIBUTE, ARCHIVE_GENERATION_ATTRIBUTE,
+    ARCHIVE_ID_ATTRIBUTE, ARCHIVE_PARTS_ATTRIBUTE,
 };
 
 /// Which archive a generation names: what a reader needs to find and check its parts.
@@ -26,6 +26,8 @@ pub struct ArchiveRef {
     pub checksum: u32,
     /// Length once decompressed.
     pub bytes: u64,
+    /// Bytes of the keys and JSON of the items it holds (large ones are smaller in it).
+    pub data_bytes: u64,
     /// Bytes of the items changed since it, over the generations that kept naming it.
     pub changed_bytes: u64,
 }
@@ -73,6 +75,10 @@ impl ArchiveRef {
             ),
             (ARCHIVE_BYTES_ATTRIBUTE.to_string(), number(self.bytes)),
             (
+                ARCHIVE_DATA_BYTES_ATTRIBUTE.to_string(),
+                number(self.data_bytes),
+            ),
+            (
                 ARCHIVE_CHANGED_BYTES_ATTRIBUTE.to_string(),
                 number(self.changed_bytes),
             ),
@@ -89,6 +95,7 @@ impl ArchiveRef {
             parts: u32::try_from(number(ARCHIVE_PARTS_ATTRIBUTE)?).ok()?,
             checksum: u32::try_from(number(ARCHIVE_CHECKSUM_ATTRIBUTE)?).ok()?,
             bytes: number(ARCHIVE_BYTES_ATTRIBUTE)?,
+            data_bytes: number(ARCHIVE_DATA_BYTES_ATTRIBUTE)?,
             changed_bytes: number(ARCHIVE_CHANGED_BYTES_ATTRIBUTE).unwrap_or(0),
         })
     }

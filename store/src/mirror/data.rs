@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use launchdarkly_server_sdk::SerializedItem;
 
+use super::item::StoredItem;
 use crate::archive::Items;
 use crate::report::ItemRef;
 use crate::schema::Kind;
 
 /// The items of one kind by key. Keys and items are shared between versions of the copy, so
 /// a refresh that changes a few items copies pointers, not the data set.
-pub type ItemMap = HashMap<Arc<str>, Arc<SerializedItem>>;
+pub type ItemMap = HashMap<Arc<str>, Arc<StoredItem>>;
 
 /// The flags and segments of one table and prefix as read at one point, tombstones included.
 #[derive(Clone, Default)]
@@ -42,7 +43,7 @@ impl MirrorData {
         let shared = |items: HashMap<String, SerializedItem>| {
             items
                 .into_iter()
-                .map(|(key, item)| (Arc::from(key), Arc::new(item)))
+                .map(|(key, item)| (Arc::from(key), Arc::new(StoredItem::from(item))))
                 .collect()
         };
         Self {
@@ -94,7 +95,7 @@ impl MirrorData {
                 Kind::Segments => &mut next.segments,
             };
             match stored {
-                Some(stored) => items.insert(Arc::from(item.key), Arc::new(stored)),
+                Some(stored) => items.insert(Arc::from(item.key), Arc::new(stored.into())),
                 None => items.remove(item.key.as_str()),
             };
         }

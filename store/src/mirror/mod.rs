@@ -17,6 +17,7 @@
 
 mod ahead;
 mod data;
+mod item;
 mod refresh;
 mod sdk;
 mod status;
@@ -34,6 +35,7 @@ use crate::schema::Kind;
 use crate::store::DynamoDbStore;
 
 pub use data::{ItemMap, MirrorData};
+pub use item::StoredItem;
 pub use status::{FailureKind, MirrorState, MirrorStatus, ReadFailure};
 
 use ahead::ReadAhead;
@@ -254,10 +256,7 @@ impl Mirror {
     /// first copy, an item [`Mirror::read_ahead`] read.
     pub fn get(&self, kind: Kind, key: &str) -> Result<Option<SerializedItem>, ReadFailure> {
         match self.data() {
-            Ok(data) => Ok(data
-                .items(kind)
-                .get(key)
-                .map(|item| SerializedItem::clone(item))),
+            Ok(data) => Ok(data.items(kind).get(key).map(|item| item.to_serialized())),
             Err(failure) => {
                 let Ok(ahead) = self.inner.ahead.lock() else {
                     return Err(failure);

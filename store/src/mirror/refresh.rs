@@ -242,7 +242,7 @@ impl Mirror {
                             item.key, item.kind
                         );
                         let previous = current
-                            .and_then(|d| d.items(item.kind).get(item.key.as_str()).map(|i| SerializedItem::clone(i)));
+                            .and_then(|d| d.items(item.kind).get(item.key.as_str()).map(|i| i.to_serialized()));
                         (item, previous)
                     }
                 },

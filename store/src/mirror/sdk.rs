@@ -54,7 +54,7 @@ impl PersistentDataStore for MirrorStore {
             .map(|data| {
                 data.items(Kind::Flags)
                     .iter()
-                    .map(|(key, item)| (key.to_string(), SerializedItem::clone(item)))
+                    .map(|(key, item)| (key.to_string(), item.to_serialized()))
                     .collect()
             })
             .map_err(|failure| PersistentStoreError::new(failure.to_string()))
