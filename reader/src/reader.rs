@@ -296,11 +296,13 @@ impl Reader {
         Health::of(&self.mirror.status())
     }
 
+    /// Stale when the last read of the store failed, whether answers come from the copy or,
+    /// before it, from point reads (a first load that keeps failing leaves them unconfirmed).
+    /// Cheap: no item of the copy is counted.
     fn freshness(&self) -> Freshness {
-        let status = self.mirror.status();
         Freshness {
-            stale: status.is_stale(),
-            age: status.data_age(),
+            stale: self.mirror.last_check_failed(),
+            age: self.mirror.data_age(),
         }
     }
 

@@ -149,6 +149,12 @@ async fn through_500s_a_stall_and_refused_connections_answers_stay_values_marked
     let running = start(&table, proxy.endpoint());
     ready(&running).await;
     assert_eq!(invoke(&running).await.1["value"], "hello");
+    // The first answer may come from point reads: the outages are of a loaded copy.
+    until("the copy", Duration::from_secs(20), async || {
+        invoke(&running).await;
+        health(running.port).await.1["state"] == "CURRENT"
+    })
+    .await;
     for outage in [Outage::InternalServerError, Outage::Stall, Outage::Refuse] {
         proxy.set_outage(outage);
         until("going stale", Duration::from_secs(10), async || {
@@ -237,8 +243,20 @@ async fn a_cold_start_answers_a_flag_from_point_reads_before_its_copy_loads() {
     ready(&running).await;
     let (status, body) = post(running.port, "banner").await;
     assert_eq!((status, &body["value"]), (200, &json!("hello")), "{body}");
+    assert_eq!(body["metadata"]["stale"], Value::Null, "just read: {body}");
     let (_, loading) = health(running.port).await;
     assert_eq!(loading["state"], "LOADING", "{loading}");
+    // Once the first load has failed (its deadline passed), the point reads are unconfirmed:
+    // still answered, marked stale.
+    until(
+        "the first load failing",
+        Duration::from_secs(20),
+        async || health(running.port).await.1["lastError"].is_object(),
+    )
+    .await;
+    let (status, body) = post(running.port, "banner").await;
+    assert_eq!((status, &body["value"]), (200, &json!("hello")), "{body}");
+    assert_eq!(body["metadata"]["stale"], true, "{body}");
     // The copy replaces the point reads once the archive can be read.
     proxy.set_faults(Faults::default());
     until("the copy", Duration::from_secs(20), async || {
