@@ -223,7 +223,6 @@ impl<R: Read> Frames<R> {
                 }
                 Ok(StoredItem::deflated(
                     version,
-                    false,
                     packed.into_boxed_slice(),
                     json_length,
                 ))

@@ -11,6 +11,19 @@ use flate2::read::DeflateDecoder;
 use launchdarkly_server_sdk::SerializedItem;
 
 /// An item of the copy: its version, whether it is a tombstone, and its JSON.
+///
+/// ```
+/// use launchdarkly_dynamo_store::mirror::StoredItem;
+/// use launchdarkly_server_sdk::SerializedItem;
+///
+/// let item = StoredItem::from(SerializedItem {
+///     version: 2,
+///     deleted: false,
+///     serialized_item: r#"{"key":"my-flag","version":2}"#.to_string(),
+/// });
+/// assert_eq!(item.json(), r#"{"key":"my-flag","version":2}"#);
+/// assert_eq!(item.to_serialized().version, 2);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredItem {
     /// The item's version.
@@ -31,11 +44,11 @@ enum Json {
 }
 
 impl StoredItem {
-    /// An item whose JSON is `json`, deflated: `len` is the JSON's length.
-    pub(crate) fn deflated(version: u64, deleted: bool, bytes: Box<[u8]>, len: u32) -> Self {
+    /// A live item whose JSON is deflated in `bytes`: `len` is the JSON's length.
+    pub(crate) fn deflated(version: u64, bytes: Box<[u8]>, len: u32) -> Self {
         Self {
             version,
-            deleted,
+            deleted: false,
             json: Json::Deflated { bytes, len },
         }
     }
@@ -70,7 +83,8 @@ impl StoredItem {
     }
 
     /// Bytes its JSON takes in memory.
-    pub fn held_bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn held_bytes(&self) -> usize {
         match &self.json {
             Json::Plain(json) => json.len(),
             Json::Deflated { bytes, .. } => bytes.len(),
@@ -116,7 +130,7 @@ mod tests {
     #[test]
     fn a_deflated_item_reads_as_its_json_and_holds_fewer_bytes() {
         let json = format!(r#"{{"key":"f","values":[{}]}}"#, "\"user\",".repeat(200));
-        let item = StoredItem::deflated(3, false, deflate(&json), json.len() as u32);
+        let item = StoredItem::deflated(3, deflate(&json), json.len() as u32);
         assert_eq!(item.json(), json);
         assert!(item.held_bytes() < json.len() / 4, "{}", item.held_bytes());
         let serialized = item.to_serialized();
@@ -133,11 +147,11 @@ mod tests {
     #[test]
     fn an_item_that_does_not_inflate_to_its_length_reads_as_empty() {
         let json = r#"{"key":"f","version":1}"#;
-        let longer = StoredItem::deflated(1, false, deflate(json), json.len() as u32 + 1);
+        let longer = StoredItem::deflated(1, deflate(json), json.len() as u32 + 1);
         assert_eq!(longer.json(), "");
-        let shorter = StoredItem::deflated(1, false, deflate(json), json.len() as u32 - 1);
+        let shorter = StoredItem::deflated(1, deflate(json), json.len() as u32 - 1);
         assert_eq!(shorter.json(), "");
-        let garbage = StoredItem::deflated(1, false, Box::new([0xff; 8]), 10);
+        let garbage = StoredItem::deflated(1, Box::new([0xff; 8]), 10);
         assert_eq!(garbage.json(), "");
     }
 }
