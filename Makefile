@@ -74,7 +74,7 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 # A full run gains nothing from incremental caches, which cost 2 GB of disk (exported to every
 # step, the sub-makes included).
 test: export CARGO_INCREMENTAL := 0
-test: tools lint build ## Every test: lint, unit and integration tests (DynamoDB Local, SSM, LaunchDarkly and Lambda stand-ins, OpenFeature JS and Python), the arm64 binaries under emulation, contract tests, OFREP conformance, deploy checks, the crate's package
+test: tools lint build-all ## Every test: lint, unit and integration tests (DynamoDB Local, SSM, LaunchDarkly and Lambda stand-ins, OpenFeature JS and Python), the arm64 binaries under emulation, contract tests, OFREP conformance, deploy checks, the crate's package
 	# Runtime-level tests run the release bootstraps that are deployed (target/lambda/<arch>/...).
 	LAMBDA_BINARIES_DIR=$(CURDIR)/target/lambda/x86_64 LAMBDA_BINARIES_ARCH=x86_64 \
 	  scripts/with-local-aws.sh $(CARGO) test --workspace --locked
@@ -144,7 +144,7 @@ bench/node_modules/.package-lock.json: bench/package.json bench/package-lock.jso
 
 BENCH_RUNS ?= 5
 .PHONY: bench
-bench: build bench/node_modules/.package-lock.json ## Measure against LaunchDarkly's official Node.js store; writes bench/RESULTS.md
+bench: build-x86_64 bench/node_modules/.package-lock.json ## Measure against LaunchDarkly's official Node.js store; writes bench/RESULTS.md
 	$(CARGO) lambda build --release --x86-64 --locked --bin launchdarkly-dynamo-bench
 	# The reader measured is the deployed artifact itself.
 	rm -rf target/bench-reader && python3 -m zipfile -e dist/x86_64/example-reader.zip target/bench-reader && chmod +x target/bench-reader/bootstrap
@@ -152,16 +152,28 @@ bench: build bench/node_modules/.package-lock.json ## Measure against LaunchDark
 	  target/lambda/x86_64/layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep bench/RESULTS.md $(BENCH_RUNS)
 	@cat bench/RESULTS.md
 
+.PHONY: build-times
+build-times: ## Time the first hour on a fresh clone (local.sh start, make package, make deploy without credentials; BUILD_TIMES_TEST=1 adds make test): bench/BUILD-TIMES.md
+	scripts/build-times.sh bench/BUILD-TIMES.md
+
 # ---- build and package --------------------------------------------------------------------
 # The functions' architecture (`make deploy ARCH=x86_64`). arm64 by default: Graviton costs
-# about 20% less per GB-second, and these binaries have no native dependencies to port. Both
-# architectures are always built, and the extension layer is published for both, so functions
-# of either architecture can use it.
+# about 20% less per GB-second, and these binaries have no native dependencies to port.
 ARCH ?= arm64
 ifeq ($(filter $(ARCH),arm64 x86_64),)
 $(error ARCH must be arm64 or x86_64, not $(ARCH))
 endif
+# The architectures the launchdarkly-ofrep layer is published for: the functions' by default,
+# so a deploy builds one architecture; `LAYER_ARCHS=both` for functions of both architectures
+# (serverless.yml's `ofrepLayers`).
+LAYER_ARCHS ?= $(ARCH)
+ifeq ($(filter $(LAYER_ARCHS),arm64 x86_64 both),)
+$(error LAYER_ARCHS must be arm64, x86_64 or both, not $(LAYER_ARCHS))
+endif
 ARCHS := x86_64 arm64
+# What `make build`, `make package` and `make deploy` build: the functions' architecture and the
+# layer's. `make test` builds both (build-all).
+BUILD_ARCHS := $(sort $(ARCH) $(if $(filter both,$(LAYER_ARCHS)),$(ARCHS),$(LAYER_ARCHS)))
 # The aarch64 standard library, for cargo-lambda's arm64 builds (rustup, the same toolchain).
 RUST_TARGETS := x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu
 
@@ -170,8 +182,11 @@ rust-targets:
 	@installed=$$(rustup target list --installed); for t in $(RUST_TARGETS); do \
 	  grep -qx "$$t" <<<"$$installed" || rustup target add "$$t"; done
 
-.PHONY: build
-build: build-tools rust-targets ## Build the Lambda zips and the extension layer for both architectures (dist/<arch>/)
+.PHONY: build build-all
+build: build-tools rust-targets ## Build the Lambda zips and the extension layer for ARCH and LAYER_ARCHS (dist/<arch>/; one release build of about 8 min each on 2 cores)
+	for arch in $(BUILD_ARCHS); do $(MAKE) --no-print-directory build-$$arch; done
+
+build-all: build-tools rust-targets ## Build for both architectures (what make test uses)
 	for arch in $(ARCHS); do $(MAKE) --no-print-directory build-$$arch; done
 
 # One architecture: the zips in dist/<arch>/, and unpacked as deployed in target/lambda/<arch>/
@@ -180,6 +195,7 @@ build: build-tools rust-targets ## Build the Lambda zips and the extension layer
 # their optimized links share the two cores; the zips are made here (scripts/lambda-zip.py).
 .PHONY: build-x86_64 build-arm64
 build-x86_64 build-arm64: build-%: build-tools rust-targets
+	@echo "build-$*: release build of syncer, example-reader and launchdarkly-ofrep for $* (about 6 min on 2 cores from a fresh clone, seconds when nothing changed)"
 	$(CARGO) lambda build --release --$(subst x86_64,x86-64,$*) --output-format binary --locked \
 	  --lambda-dir target/cargo-lambda/$* --bin syncer --bin example-reader --bin launchdarkly-ofrep
 	rm -rf dist/$* target/lambda/$*
@@ -194,7 +210,7 @@ build-x86_64 build-arm64: build-%: build-tools rust-targets
 	chmod +x target/lambda/$*/layers/launchdarkly-ofrep/extensions/launchdarkly-ofrep
 
 .PHONY: package
-package: build deploy-tools ## serverless package for ARCH (default arm64), offline: no AWS credentials needed (.serverless/)
+package: build deploy-tools ## serverless package for ARCH (default arm64) and LAYER_ARCHS, offline: no AWS credentials needed (.serverless/)
 	SLS_OFFLINE_PACKAGE=1 AWS_EC2_METADATA_DISABLED=true CI=true $(SLS) package --stage $(ENV) < /dev/null
 
 # The deployment shapes checked: the defaults (arm64, no examples, today's names, no reserved
@@ -202,14 +218,14 @@ package: build deploy-tools ## serverless package for ARCH (default arm64), offl
 # Lambda Managed Instances (a capacity provider given, with the examples; one the stack creates).
 DEPLOY_SHAPES := default x86_64-examples managed-instances managed-instances-created
 SHAPE_default :=
-SHAPE_x86_64-examples := ARCH=x86_64 EXAMPLES=true SYNCER_CONCURRENCY=5 TABLE_NAME=ld-shop-$(ENV) SSM_PATH=/ld/shop-$(ENV)
+SHAPE_x86_64-examples := ARCH=x86_64 LAYER_ARCHS=both EXAMPLES=true SYNCER_CONCURRENCY=5 TABLE_NAME=ld-shop-$(ENV) SSM_PATH=/ld/shop-$(ENV)
 SHAPE_managed-instances := EXAMPLES=true MAX_CONCURRENCY=32 \
   CAPACITY_PROVIDER=arn:aws:lambda:us-east-1:123456789012:capacity-provider:flags
 SHAPE_managed-instances-created := CAPACITY_PROVIDER_SUBNETS=subnet-0a1b2c3d,subnet-4e5f6a7b \
   CAPACITY_PROVIDER_SECURITY_GROUPS=sg-0a1b2c3d CAPACITY_PROVIDER_MAX_VCPUS=16
 
 .PHONY: check-deploy
-check-deploy: build deploy-tools ## cfn-lint and assertions on the packaged CloudFormation template, for each deployment shape
+check-deploy: build-all deploy-tools ## cfn-lint and assertions on the packaged CloudFormation template, for each deployment shape
 	for shape in $(DEPLOY_SHAPES); do $(MAKE) --no-print-directory check-deploy-$$shape; done
 
 check-deploy-%:

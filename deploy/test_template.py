@@ -24,6 +24,10 @@ CAPACITY_PROVIDER_SECURITY_GROUPS = os.environ.get("CAPACITY_PROVIDER_SECURITY_G
 CAPACITY_PROVIDER_MAX_VCPUS = os.environ.get("CAPACITY_PROVIDER_MAX_VCPUS", "")
 MAX_CONCURRENCY = os.environ.get("MAX_CONCURRENCY") or "64"
 LAYER_OF = {"x86_64": "OfrepLambdaLayer", "arm64": "OfrepArm64LambdaLayer"}
+OUTPUT_OF = {"x86_64": "OfrepLayerArn", "arm64": "OfrepLayerArm64Arn"}
+# The layer's architectures: the functions' unless LAYER_ARCHS says otherwise ("both").
+LAYER_ARCHS = os.environ.get("LAYER_ARCHS") or ARCH
+LAYER_ARCH_LIST = ["x86_64", "arm64"] if LAYER_ARCHS == "both" else [LAYER_ARCHS]
 
 
 def load():
@@ -182,26 +186,31 @@ class Template(unittest.TestCase):
         self.assertEqual([a for a, _ in ssm], ["ssm:GetParameter"])
         self.assertTrue(json.dumps(ssm[0][1]).endswith(f':parameter{SSM_PATH}/sdkkey"}}'), ssm)
 
-    def test_the_extension_layer_is_published_for_both_architectures(self):
+    def test_the_extension_layer_is_published_for_the_architectures_asked_for(self):
         layers = resources_of_type(self.t, "AWS::Lambda::LayerVersion")
-        self.assertEqual(sorted(layers), ["OfrepArm64LambdaLayer", "OfrepLambdaLayer"])
+        self.assertEqual(sorted(layers), sorted(LAYER_OF[arch] for arch in LAYER_ARCH_LIST))
         names = set()
-        for arch, resource in (("x86_64", "OfrepLambdaLayer"), ("arm64", "OfrepArm64LambdaLayer")):
-            layer = layers[resource]["Properties"]
+        for arch in LAYER_ARCH_LIST:
+            layer = layers[LAYER_OF[arch]]["Properties"]
             self.assertTrue(layer["Content"]["S3Key"].endswith("/launchdarkly-ofrep-layer.zip"), layer)
             self.assertEqual(layer["CompatibleArchitectures"], [arch])
             names.add(layer["LayerName"])
-        self.assertEqual(len(names), 2)
-        self.assertEqual(self.t["Outputs"]["OfrepLayerArn"]["Value"], {"Ref": "OfrepLambdaLayer"})
-        self.assertEqual(self.t["Outputs"]["OfrepLayerArm64Arn"]["Value"], {"Ref": "OfrepArm64LambdaLayer"})
+        self.assertEqual(len(names), len(LAYER_ARCH_LIST))
+        outputs = {k for k in self.t["Outputs"] if k.startswith("OfrepLayer")}
+        self.assertEqual(outputs, {OUTPUT_OF[arch] for arch in LAYER_ARCH_LIST})
+        for arch in LAYER_ARCH_LIST:
+            self.assertEqual(self.t["Outputs"][OUTPUT_OF[arch]]["Value"], {"Ref": LAYER_OF[arch]})
 
     def test_the_layers_hold_binaries_of_their_architecture(self):
         import zipfile
         dist = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dist")
         machines = {"x86_64": 0x3E, "arm64": 0xB7}
-        for arch, machine in machines.items():
-            for artifact, member in (("launchdarkly-ofrep-layer.zip", "extensions/launchdarkly-ofrep"),
-                                     ("syncer.zip", "bootstrap"), ("example-reader.zip", "bootstrap")):
+        for arch in sorted(set(LAYER_ARCH_LIST) | {ARCH}):
+            machine = machines[arch]
+            artifacts = [("syncer.zip", "bootstrap"), ("example-reader.zip", "bootstrap")] if arch == ARCH else []
+            if arch in LAYER_ARCH_LIST:
+                artifacts.append(("launchdarkly-ofrep-layer.zip", "extensions/launchdarkly-ofrep"))
+            for artifact, member in artifacts:
                 with zipfile.ZipFile(os.path.join(dist, arch, artifact)) as z:
                     info = z.getinfo(member)
                     header = z.open(member).read(20)

@@ -8,9 +8,9 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::config_error::ConfigError;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The standard AWS configuration chain (environment, profile, `AWS_ENDPOINT_URL*`, region),
 /// with timeouts so an unreachable endpoint fails instead of hanging. Fails with a line saying

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod secrets;
 pub mod server;
 pub mod settings;
+pub mod ssm;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use aws_sdk_ssm::error::SdkError;
-use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use tokio::sync::Mutex;
+
+use crate::ssm::SsmClient;
 use tokio::time::Instant;
 
 /// A secret value; never printed.
@@ -49,13 +49,13 @@ pub struct SecretError {
 /// One secret with its cache.
 pub struct CachedSecret {
     source: SecretSource,
-    ssm: aws_sdk_ssm::Client,
+    ssm: SsmClient,
     ttl: Duration,
     cached: Mutex<Option<(Option<Secret>, Instant)>>,
 }
 
 impl CachedSecret {
-    pub fn new(source: SecretSource, ssm: aws_sdk_ssm::Client, ttl: Duration) -> Self {
+    pub fn new(source: SecretSource, ssm: SsmClient, ttl: Duration) -> Self {
         Self {
             source,
             ssm,
@@ -90,32 +90,13 @@ impl CachedSecret {
     }
 
     async fn fetch(&self, name: &str) -> Result<Option<Secret>, SecretError> {
-        let result = self
-            .ssm
-            .get_parameter()
-            .name(name)
-            .with_decryption(true)
-            .send()
-            .await;
-        match result {
-            Ok(output) => Ok(output
-                .parameter
-                .and_then(|p| p.value)
-                .filter(|v| !v.is_empty())
-                .map(Secret::new)),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), GetParameterError::ParameterNotFound(_)) =>
-            {
-                Ok(None)
-            }
-            Err(err) => {
-                let (code, message) = crate::aws::describe_error(&err);
-                Err(SecretError {
-                    name: name.to_string(),
-                    code,
-                    message,
-                })
-            }
+        match self.ssm.get_parameter(name).await {
+            Ok(value) => Ok(value.filter(|v| !v.is_empty()).map(Secret::new)),
+            Err(err) => Err(SecretError {
+                name: name.to_string(),
+                code: err.code().to_string(),
+                message: err.message(),
+            }),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! wanted, and the engine. Shared by the reader Lambda, its CLI and the OFREP extension.
 
 use launchdarkly_dynamo_common::secrets::CachedSecret;
+use launchdarkly_dynamo_common::ssm::SsmClient;
 
 use crate::reader::Reader;
 use crate::settings::ReaderConfig;
@@ -26,11 +27,8 @@ pub async fn start_reader(config: &ReaderConfig, send_events: bool) -> Result<Re
         .map_err(|e| StartError::Configuration(e.into()))?;
     let sdk_key = match (&config.sdk_key, send_events) {
         (Some(source), true) => {
-            let secret = CachedSecret::new(
-                source.clone(),
-                aws_sdk_ssm::Client::new(&aws),
-                config.secrets_ttl,
-            );
+            let secret =
+                CachedSecret::new(source.clone(), SsmClient::new(&aws), config.secrets_ttl);
             match secret.get().await {
                 Ok(Some(value)) => Some((value, secret)),
                 Ok(None) => {

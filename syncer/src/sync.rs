@@ -24,6 +24,7 @@ use crate::launchdarkly::{FetchError, Fetched, LaunchDarklyClient};
 use crate::secrets::{CachedSecret, Secret};
 use crate::validate::{self, Skipped};
 use crate::webhook::WebhookAuth;
+use launchdarkly_dynamo_common::ssm::SsmClient;
 
 /// What started a sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -207,7 +208,7 @@ impl Syncer {
         Self::with_clients(
             config,
             aws_sdk_dynamodb::Client::new(aws),
-            aws_sdk_ssm::Client::new(aws),
+            SsmClient::new(aws),
         )
         .await
     }
@@ -216,7 +217,7 @@ impl Syncer {
     pub async fn with_clients(
         config: Config,
         dynamo: aws_sdk_dynamodb::Client,
-        ssm: aws_sdk_ssm::Client,
+        ssm: SsmClient,
     ) -> anyhow::Result<Self> {
         let mut builder = DynamoDbStoreBuilder::new(&config.table)
             .client(dynamo)

@@ -210,8 +210,7 @@ pub async fn start_ssm(
     server
         .await_ready(|endpoint| async move {
             crate::ssm::client_for(&endpoint)
-                .describe_parameters()
-                .send()
+                .call("DescribeParameters", &serde_json::json!({}))
                 .await
                 .is_ok()
         })

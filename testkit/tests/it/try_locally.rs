@@ -73,7 +73,11 @@ impl Drop for Stop<'_> {
 #[test]
 fn the_readme_try_it_locally_section_runs_as_written() {
     let blocks = bash_blocks("## Try it locally\n");
-    assert_eq!(blocks.len(), 4, "start, Python, Node.js, a change");
+    assert_eq!(
+        blocks.len(),
+        5,
+        "start, Python, Node.js, LaunchDarkly's SDKs in daemon mode, a change"
+    );
     let work = std::env::temp_dir().join(format!("try-locally-{}", std::process::id()));
     let bin = work.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -120,6 +124,16 @@ fn the_readme_try_it_locally_section_runs_as_written() {
     );
     assert!(
         lines.contains(&"python: welcome-banner for dave: Welcome, VIP!"),
+        "{stdout}"
+    );
+    // LaunchDarkly's own Python and Node.js SDKs read the table in daemon mode: a target, and
+    // a rule on a segment (both need the table's items, not a default).
+    assert!(
+        lines.contains(&"python-daemon: welcome-banner for dave: Welcome, VIP! (TARGET_MATCH)"),
+        "{stdout}"
+    );
+    assert!(
+        lines.contains(&"node-daemon: beta-dashboard for alice: true (RULE_MATCH)"),
         "{stdout}"
     );
     // Node.js before and after the kill switch went off (defaults chosen so neither can pass
