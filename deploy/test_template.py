@@ -389,7 +389,8 @@ class Template(unittest.TestCase):
     def test_outputs_give_the_urls(self):
         self.assertIn("WebhookUrl", self.t["Outputs"])
         self.assertEqual("ReaderUrl" in self.t["Outputs"], EXAMPLES)
-        self.assertIn("OfrepLayerArn", self.t["Outputs"])
+        self.assertIn("DashboardUrl", self.t["Outputs"])
+        self.assertIn(OUTPUT_OF[ARCH], self.t["Outputs"])
 
 
 if __name__ == "__main__":
