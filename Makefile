@@ -153,7 +153,7 @@ bench: build-x86_64 bench/node_modules/.package-lock.json ## Measure against Lau
 	@cat bench/RESULTS.md
 
 .PHONY: build-times
-build-times: ## Time the first hour on a fresh clone (local.sh start, make package, make deploy without credentials; BUILD_TIMES_TEST=1 adds make test): bench/BUILD-TIMES.md
+build-times: ## Time the first hour on a fresh clone (local.sh start, make demo, make package, make deploy without credentials; BUILD_TIMES_TEST=1 adds make test): bench/BUILD-TIMES.md
 	scripts/build-times.sh bench/BUILD-TIMES.md
 
 # ---- build and package --------------------------------------------------------------------
@@ -183,7 +183,7 @@ rust-targets:
 	  grep -qx "$$t" <<<"$$installed" || rustup target add "$$t"; done
 
 .PHONY: build build-all
-build: build-tools rust-targets ## Build the Lambda zips and the extension layer for ARCH and LAYER_ARCHS (dist/<arch>/; one release build of about 8 min each on 2 cores)
+build: build-tools rust-targets ## Build the Lambda zips and the extension layer for ARCH and LAYER_ARCHS (dist/<arch>/; a release build of about 6 min per architecture on 2 cores)
 	for arch in $(BUILD_ARCHS); do $(MAKE) --no-print-directory build-$$arch; done
 
 build-all: build-tools rust-targets ## Build for both architectures (what make test uses)

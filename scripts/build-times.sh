@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # How long a newcomer waits: times the first-hour commands on a fresh clone of this checkout's
-# HEAD, in the order the README gives them, and writes them as a Markdown table.
+# HEAD (the local start, the demo, packaging, a deploy without credentials) and writes them as
+# a Markdown table.
 #
 #   scripts/build-times.sh [out.md]      (make build-times; default bench/BUILD-TIMES.md)
 #
@@ -51,6 +52,10 @@ local_env=(env LOCAL_STATE_DIR="$work/local" LOCAL_DYNAMODB_PORT=18915 LAUNCHDAR
 timed local-start succeed "first start: installs DynamoDB Local and moto, builds five binaries (dev profile), syncs and serves OFREP" \
   "${local_env[@]}" scripts/local.sh start
 (cd "$clone" && "${local_env[@]}" scripts/local.sh stop) >/dev/null 2>&1
+
+# The demo builds four of the same binaries: after the start above it only runs.
+timed demo succeed "after the start above (the same dev build): DynamoDB Local, sync, evaluate, change a flag, sync again" \
+  make demo
 
 # Packaging for AWS needs no credentials: one release build of the stage's architecture.
 timed package succeed "installs cargo-lambda, zig and osls; one release build (arm64: functions and layer); serverless package" \
