@@ -25,10 +25,10 @@ git clone --quiet "$root" "$clone"
 commit=$(git -C "$clone" rev-parse --short HEAD)
 rows=()
 
-# Runs a step in the clone, logging to $work/<name>.log; records its wall time.
-# The step must exit 0 unless `expect_failure` is given.
+# Runs a step in the clone, logging to $work/<name>.log, and records its wall time under `label`
+# (the command as the README gives it). `expect` is succeed or fail.
 timed() {
-  local name=$1 expect=$2 note=$3; shift 3
+  local name=$1 label=$2 expect=$3 note=$4; shift 4
   say "$name: $* (log: $work/$name.log)"
   local started=$SECONDS status=0
   (cd "$clone" && "$@") >"$work/$name.log" 2>&1 || status=$?
@@ -42,32 +42,32 @@ timed() {
   say "$name: $(minutes "$took")"
   # A note of "%said%" is the step's one line for the user (the first `make: ...` line).
   [ "$note" = "%said%" ] && note="says: $(grep -m1 '^make: [^*]' "$work/$name.log" | cut -c1-160 | sed 's/|/\\|/g')"
-  rows+=("| \`$*\` | $(minutes "$took") | $note |")
+  rows+=("| \`$label\` | $(minutes "$took") | $note |")
 }
 
 minutes() { printf '%d min %02d s' $(($1 / 60)) $(($1 % 60)); }
 
 # The local path: one command installs DynamoDB Local and builds the five binaries it runs.
 local_env=(env LOCAL_STATE_DIR="$work/local" LOCAL_DYNAMODB_PORT=18915 LAUNCHDARKLY_OFREP_PORT=18916)
-timed local-start succeed "first start: installs DynamoDB Local and moto, builds five binaries (dev profile), syncs and serves OFREP" \
+timed local-start "scripts/local.sh start" succeed "first start: installs DynamoDB Local and moto, builds five binaries (dev profile), syncs and serves OFREP" \
   "${local_env[@]}" scripts/local.sh start
 (cd "$clone" && "${local_env[@]}" scripts/local.sh stop) >/dev/null 2>&1
 
 # The demo builds four of the same binaries: after the start above it only runs.
-timed demo succeed "after the start above (the same dev build): DynamoDB Local, sync, evaluate, change a flag, sync again" \
+timed demo "make demo" succeed "after the start above (the same dev build): DynamoDB Local, sync, evaluate, change a flag, sync again" \
   make demo
 
 # Packaging for AWS needs no credentials: one release build of the stage's architecture.
-timed package succeed "installs cargo-lambda, zig and osls; one release build (arm64: functions and layer); serverless package" \
+timed package "make package" succeed "installs cargo-lambda, zig and osls; one release build (arm64: functions and layer); serverless package" \
   make package
 
 # Deploying without credentials fails before it builds anything.
 no_aws=(env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN
   AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true)
-timed deploy-without-credentials fail "%said%" "${no_aws[@]}" make deploy
+timed deploy-without-credentials "make deploy (no AWS credentials)" fail "%said%" "${no_aws[@]}" make deploy
 
 if [ -n "${BUILD_TIMES_TEST:-}" ]; then
-  timed test succeed "what CI runs, on the same clone (the release builds of both architectures, every test)" \
+  timed test "make test" succeed "what CI runs, on the same clone (the release builds of both architectures, every test)" \
     env CI=true make test
 fi
 
