@@ -12,7 +12,7 @@ bold=$(tput bold 2>/dev/null || true); plain=$(tput sgr0 2>/dev/null || true)
 step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 python=.venv/bin/python
 
-step "Building the syncer, the example reader, the LaunchDarkly stand-in and the local tool (debug build: about 4 minutes on 2 cores the first time, seconds after)"
+step "Building the syncer, the example reader, the LaunchDarkly stand-in and the local tool (debug build: about 3 minutes on 2 cores the first time, seconds after)"
 cargo build --locked --quiet --workspace --bin syncer --bin example-reader --bin launchdarkly-standin --bin launchdarkly-dynamo-local
 bin=target/debug
 

@@ -71,7 +71,7 @@ binaries() {
   for b in "${binaries[@]}"; do [ -x "$bin/$b" ] || missing=1; done
   [ -z "$missing" ] && return
   [ -n "${LOCAL_BIN_DIR:-}" ] && fail "not all of ${binaries[*]} are in LOCAL_BIN_DIR=$bin"
-  say "building ${binaries[*]} into $bin (cargo build --profile $profile, once: about 4 minutes on 2 cores from a fresh clone, seconds after make demo or make test)"
+  say "building ${binaries[*]} into $bin (cargo build --profile $profile, once: about 3 minutes on 2 cores from a fresh clone, seconds after make demo or make test)"
   # --workspace: features as `make test` and `make demo` resolve them, so they reuse every crate.
   (cd "$root" && cargo build --profile "$profile" --locked --workspace $(printf -- '--bin %s ' "${binaries[@]}"))
 }

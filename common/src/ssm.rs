@@ -99,8 +99,9 @@ pub struct SsmClient {
 }
 
 struct Inner {
-    /// `Err` when no TLS root certificates could be loaded: every call then says so.
-    http: Result<HttpClient, String>,
+    /// Made at the first call (reading the system's root certificates costs a reader that never
+    /// calls SSM); `Err` when none could be loaded: every call then says so.
+    http: std::sync::OnceLock<Result<HttpClient, String>>,
     endpoint: String,
     region: String,
     credentials: Option<SharedCredentialsProvider>,
@@ -126,7 +127,7 @@ impl SsmClient {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                http: http_client(),
+                http: std::sync::OnceLock::new(),
                 endpoint: endpoint.trim_end_matches('/').to_string() + "/",
                 region: region.to_string(),
                 credentials,
@@ -182,6 +183,7 @@ impl SsmClient {
         let http = self
             .inner
             .http
+            .get_or_init(http_client)
             .as_ref()
             .map_err(|e| SsmError::Transport(e.clone()))?;
         let request = self.signed_request(operation, body).await?;

@@ -494,11 +494,42 @@ fn elf_machine(path: &std::path::Path) -> String {
 }
 
 /// A loopback port free right now, for a process under test to listen on.
+///
+/// Chosen below the kernel's ephemeral range (`ip_local_port_range`): a port bound to `:0`
+/// and released comes from that range, where any outgoing connection of the run (DynamoDB and
+/// HTTP clients of tests running beside this one) can take it before the server binds it, and
+/// the server then fails to start. Below the range only another `free_port` can, one chance in
+/// thousands, and the bind checks here catch a port that is taken already.
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    const LOWEST: u16 = 10_000;
+    let below = ephemeral_range_start().filter(|low| *low > LOWEST + 1_000);
+    if let Some(below) = below {
+        for _ in 0..1_000 {
+            let random = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish();
+            let port = LOWEST + u16::try_from(random % u64::from(below - LOWEST)).unwrap_or(0);
+            let free = |host: &str| std::net::TcpListener::bind((host, port)).is_ok();
+            if free("127.0.0.1") && free("0.0.0.0") {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// The first port of the kernel's ephemeral range, where it knows one (Linux).
+fn ephemeral_range_start() -> Option<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Waits (10 s at most) for `child` to exit and returns its exit status.
