@@ -100,6 +100,12 @@ async fn through_500s_a_stall_and_refused_connections_answers_stay_values_marked
     let proxy = DynamoProxy::start(&launchdarkly_dynamo_testkit::dynamodb::endpoint());
     let running = start(&table, proxy.endpoint()).await;
     assert_eq!(flag(&running, "banner").await.1["value"], "hello");
+    // The first answer may come from point reads while the copy loads (on a busy machine it
+    // can take seconds): the outages are of a loaded copy, which then goes STALE, not LOADING.
+    until("the copy", Duration::from_secs(20), async || {
+        health(&running).await.1["state"] == "CURRENT"
+    })
+    .await;
     for outage in [Outage::InternalServerError, Outage::Stall, Outage::Refuse] {
         proxy.set_outage(outage);
         until("going stale", Duration::from_secs(10), async || {
