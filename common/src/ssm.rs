@@ -24,6 +24,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+use launchdarkly_dynamo_store::error_chain;
+
 use crate::aws::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, OPERATION_TIMEOUT};
 
 /// Parameters are at most 8 KB (advanced tier); anything much larger is not SSM.
@@ -321,21 +323,6 @@ fn service_error(status: u16, header_code: Option<&str>, body: Option<&Value>) -
         code,
         message,
     }
-}
-
-/// The whole `source()` chain on one line: transport errors hide the useful part deep inside.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -229,8 +229,15 @@ fn is_missing_credentials(chain: &str) -> bool {
         .any(|words| chain.contains(words))
 }
 
-/// The whole `source()` chain on one line: transport errors hide the useful part deep inside.
-fn error_chain(err: &dyn std::error::Error) -> String {
+/// The whole `source()` chain of `err` on one line (each cause once): transport errors hide the
+/// useful part deep inside. Used for every AWS error description, here and in the pipeline's
+/// own SSM client.
+///
+/// ```
+/// let err = std::io::Error::other("connection refused");
+/// assert_eq!(launchdarkly_dynamo_store::error_chain(&err), "connection refused");
+/// ```
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -113,7 +113,7 @@ mod table;
 
 pub use archive::{ArchiveError, ArchiveRef};
 pub use builder::DynamoDbStoreBuilder;
-pub use error::{describe_aws_error, StoreError};
+pub use error::{describe_aws_error, error_chain, StoreError};
 pub use fence::Fence;
 pub use generation::Generation;
 pub use guard::DeletionLimit;
